@@ -1,0 +1,48 @@
+# LessonLink — make targets
+#
+#   make test           install what is missing, build, run every test (the CI command)
+#   make build          debug build of everything
+#   make release        optimised build (CI builds it too: some compiler bugs only show there)
+#   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
+#   make format / lint  swift-format the sources / check them
+#   make deps           install the Debian packages the build and tests need, if missing
+#   make clean          remove build output
+
+SHELL := /bin/bash
+# Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
+APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
+	libswresample-dev libavfilter-dev libsqlite3-dev ffmpeg
+SWIFT_SOURCES := Package.swift Sources Tests
+
+.PHONY: test build release bench-ladder format lint deps clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+test: deps
+	swift build --build-tests
+	swift test
+
+bench-ladder: deps
+	scripts/bench-ladder
+
+format:
+	swift format --in-place --recursive $(SWIFT_SOURCES)
+
+lint:
+	swift format lint --strict --recursive $(SWIFT_SOURCES)
+
+clean:
+	rm -rf .build

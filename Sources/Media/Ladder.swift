@@ -1,0 +1,168 @@
+import Foundation
+
+/// The bandwidth ladder: which tiers a recording becomes and how each is encoded.
+///
+/// Loaded from `config/ladder.yaml`; `Ladder.default` mirrors that file so tools and tests work
+/// without it.
+public struct Ladder: Sendable, Equatable {
+    /// One H.264 rung of the ladder.
+    public struct VideoTier: Sendable, Equatable {
+        /// Label used for folders and menus, e.g. `720p`.
+        public var name: String
+        /// Picture height (the shorter side, for portrait sources) in pixels.
+        public var height: Int
+        /// x264 constant rate factor: the quality aimed at before the rate cap applies.
+        public var crf: Int
+        /// Rate cap in bits per second (VBV maximum rate).
+        public var maxRate: Int
+        /// VBV buffer in bits: how long a burst above `maxRate` may last.
+        public var bufferSize: Int
+        /// H.264 profile (`high`, `main`, `baseline`).
+        public var profile: String
+
+        public init(name: String, height: Int, crf: Int, maxRate: Int, bufferSize: Int, profile: String = "high") {
+            self.name = name
+            self.height = height
+            self.crf = crf
+            self.maxRate = maxRate
+            self.bufferSize = bufferSize
+            self.profile = profile
+        }
+    }
+
+    /// One AAC rung. The first is the sound of every video tier; all of them serve audio-only sources.
+    public struct AudioTier: Sendable, Equatable {
+        public var name: String
+        /// Bits per second.
+        public var bitRate: Int
+        public var channels: Int
+
+        public init(name: String, bitRate: Int, channels: Int) {
+            self.name = name
+            self.bitRate = bitRate
+            self.channels = channels
+        }
+    }
+
+    /// x264 speed/quality preset, the same for every tier.
+    public var preset: String
+    /// Seconds between keyframes, identical in every tier.
+    public var keyframeInterval: Double
+    /// Target HLS segment length in seconds; a whole multiple of `keyframeInterval`.
+    public var segmentDuration: Double
+    /// Video tiers, tallest first.
+    public var video: [VideoTier]
+    /// Audio sample rate of every audio tier.
+    public var sampleRate: Int
+    public var audio: [AudioTier]
+    /// Where the poster frame is taken, as a fraction of the duration.
+    public var posterPosition: Double
+
+    public init(
+        preset: String, keyframeInterval: Double, segmentDuration: Double, video: [VideoTier], sampleRate: Int,
+        audio: [AudioTier], posterPosition: Double
+    ) {
+        self.preset = preset
+        self.keyframeInterval = keyframeInterval
+        self.segmentDuration = segmentDuration
+        self.video = video
+        self.sampleRate = sampleRate
+        self.audio = audio
+        self.posterPosition = posterPosition
+    }
+
+    /// The county default; see `config/ladder.yaml` for why each tier exists.
+    public static let `default` = Ladder(
+        preset: "veryfast", keyframeInterval: 2, segmentDuration: 4,
+        video: [
+            VideoTier(name: "1080p", height: 1080, crf: 23, maxRate: 5_000_000, bufferSize: 10_000_000),
+            VideoTier(name: "720p", height: 720, crf: 23, maxRate: 2_500_000, bufferSize: 5_000_000),
+            VideoTier(name: "480p", height: 480, crf: 23, maxRate: 1_000_000, bufferSize: 2_000_000),
+            VideoTier(name: "360p", height: 360, crf: 23, maxRate: 500_000, bufferSize: 1_000_000),
+        ],
+        sampleRate: 48_000,
+        audio: [
+            AudioTier(name: "audio", bitRate: 96_000, channels: 2),
+            AudioTier(name: "audio-low", bitRate: 48_000, channels: 1),
+        ],
+        posterPosition: 0.1)
+}
+
+// MARK: - Loading
+
+extension Ladder {
+    /// Reads and validates a ladder file. Errors name the file, the line, the key and the reason.
+    public static func load(path: String) throws(MediaError) -> Ladder {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw MediaError(.invalidConfiguration, step: "reading \(path)", message: "cannot read the file (\(error))")
+        }
+        return try Ladder(yaml: text, file: path)
+    }
+
+    /// Parses ladder YAML; `file` is only used in error messages.
+    public init(yaml: String, file: String) throws(MediaError) {
+        let root = try ConfigNode.parse(yaml: yaml, file: file)
+        let top = try root.mapping(allowed: ["segmentDuration", "keyframeInterval", "video", "audio", "poster"])
+        let keyframeInterval = try top.require("keyframeInterval").seconds()
+        let segmentDuration = try top.require("segmentDuration").seconds()
+        let ratio = segmentDuration / keyframeInterval
+        if abs(ratio - ratio.rounded()) > 1e-9 || ratio < 1 {
+            throw try top.require("segmentDuration").invalid(
+                "must be a whole multiple of keyframeInterval (\(keyframeInterval) s), so every segment starts on a keyframe")
+        }
+
+        let videoNode = try top.require("video")
+        let video = try videoNode.mapping(allowed: ["preset", "tiers"])
+        let preset = try video.require("preset").string()
+        let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+        if !presets.contains(preset) {
+            throw try video.require("preset").invalid("unknown x264 preset; use one of \(presets.joined(separator: ", "))")
+        }
+        var tiers: [VideoTier] = []
+        for node in try video.require("tiers").sequence() {
+            let tier = try node.mapping(allowed: ["name", "height", "crf", "maxRate", "bufferSize", "profile"])
+            let height = try tier.require("height").integer(in: 16...4320)
+            if height % 2 != 0 { throw try tier.require("height").invalid("must be even (4:2:0 video)") }
+            let profile = try tier.optional("profile")?.string() ?? "high"
+            if !["baseline", "main", "high"].contains(profile) {
+                throw try tier.require("profile").invalid("must be baseline, main or high")
+            }
+            tiers.append(
+                VideoTier(
+                    name: try tier.require("name").identifier(), height: height,
+                    crf: try tier.require("crf").integer(in: 0...51),
+                    maxRate: try tier.require("maxRate").bitRate(),
+                    bufferSize: try tier.require("bufferSize").bitRate(), profile: profile))
+            if tiers.count > 1, tiers[tiers.count - 2].height <= height {
+                throw try tier.require("height").invalid("tiers must be listed tallest first, each shorter than the last")
+            }
+        }
+        if tiers.isEmpty { throw videoNode.invalid("at least one video tier is needed") }
+
+        let audioNode = try top.require("audio")
+        let audio = try audioNode.mapping(allowed: ["sampleRate", "tiers"])
+        let sampleRate = try audio.require("sampleRate").integer(in: 8000...96000)
+        var audioTiers: [AudioTier] = []
+        for node in try audio.require("tiers").sequence() {
+            let tier = try node.mapping(allowed: ["name", "bitRate", "channels"])
+            audioTiers.append(
+                AudioTier(
+                    name: try tier.require("name").identifier(), bitRate: try tier.require("bitRate").bitRate(),
+                    channels: try tier.require("channels").integer(in: 1...2)))
+        }
+        if audioTiers.isEmpty { throw audioNode.invalid("at least one audio tier is needed") }
+        let names = tiers.map(\.name) + audioTiers.map(\.name)
+        if Set(names).count != names.count { throw top.node.invalid("tier names must be unique: \(names)") }
+
+        var posterPosition = 0.1
+        if let poster = try top.optional("poster")?.mapping(allowed: ["position"]) {
+            posterPosition = try poster.require("position").fraction()
+        }
+        self.init(
+            preset: preset, keyframeInterval: keyframeInterval, segmentDuration: segmentDuration, video: tiers,
+            sampleRate: sampleRate, audio: audioTiers, posterPosition: posterPosition)
+    }
+}
