@@ -7,7 +7,8 @@ import Foundation
 /// shared — after `push` the producer no longer touches what it pushed.
 final class BoundedQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [Element] = []
+    // Popped slots are set to nil at once: a popped picture must not stay alive in the array.
+    private var items: [Element?] = []
     private var head = 0
     private var finished = false
     private var aborted = false
@@ -33,6 +34,7 @@ final class BoundedQueue<Element>: @unchecked Sendable {
         while head == items.count && !finished && !aborted { condition.wait() }
         if aborted || head == items.count { return nil }
         let element = items[head]
+        items[head] = nil
         head += 1
         if head > 64 {
             items.removeFirst(head)

@@ -55,7 +55,7 @@ public struct LadderResult: Sendable, Codable, Equatable {
 /// failure or cancellation leaves nothing at `output`.
 public struct LadderTranscoder: Sendable {
     public var ladder: Ladder
-    /// Threads per encoder and for the decoder; 0 lets libav choose from the core count.
+    /// Threads one transcode may use (decoder and encoders together); 0 means the core count.
     public var threads: Int
 
     public init(ladder: Ladder = .default, threads: Int = 0) {
@@ -214,7 +214,9 @@ private final class Pipeline {
         input.discardAll(except: Set([plan.videoStream, plan.audioStream].compactMap { $0 }))
 
         if let index = plan.videoStream, !plan.video.isEmpty {
-            let decoder = try Decoder(stream: input.stream(index), threads: job.threads)
+            let budget = job.threads > 0 ? job.threads : ProcessInfo.processInfo.activeProcessorCount
+            let allocation = ThreadAllocation(budget: budget, outputs: plan.video)
+            let decoder = try Decoder(stream: input.stream(index), threads: allocation.decoder)
             videoDecoder = decoder
             if let description = VideoFilter.description(deinterlace: plan.deinterlace, rotation: plan.rotation) {
                 filter = try VideoFilter(decoder: decoder, description: description)
@@ -223,9 +225,9 @@ private final class Pipeline {
             let color = decoder.context.pointer.pointee
             var next: TierWorker?
             // Built smallest first so each tier knows the one it feeds.
-            for output in plan.video.reversed() {
+            for (output, threads) in zip(plan.video, allocation.encoders).reversed() {
                 let worker = try TierWorker(
-                    output: output, plan: plan, timeBase: encoderTimeBase, threads: job.threads,
+                    output: output, plan: plan, timeBase: encoderTimeBase, threads: threads,
                     colors: (color.color_primaries, color.color_trc, color.colorspace),
                     directory: "\(directory)/\(output.tier.name)", next: next,
                     cancellation: job.cancellation)
@@ -466,6 +468,24 @@ private final class Pipeline {
 extension Pipeline: Sendable {}
 
 // MARK: - Video tiers
+
+/// How a job's thread budget is shared out. Every tier already runs on its own thread, so on a
+/// small machine single-threaded encoders keep every core busy with no frame-threading overhead
+/// (and far less memory: each x264 frame thread holds pictures of its own). Larger budgets go to
+/// the tiers in proportion to their pixels, as that is where the encoding work is.
+struct ThreadAllocation: Equatable {
+    var decoder: Int
+    var encoders: [Int]
+
+    init(budget: Int, outputs: [TranscodePlan.VideoOutput]) {
+        let pixels = outputs.map { Double($0.width * $0.height) }
+        let total = max(1, pixels.reduce(0, +))
+        encoders = pixels.map { max(1, Int((Double(budget) * $0 / total).rounded())) }
+        // 0 lets libav pick its frame-thread count, which measured fastest even on 2 cores: the
+        // decoder then never makes the tier threads wait for a picture.
+        decoder = budget > 1 ? 0 : 1
+    }
+}
 
 /// One video tier on its own thread: takes pictures from the tier above (or the decoder), scales
 /// them, passes them down to the next smaller tier, then encodes and packages its own copy.

@@ -17,7 +17,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Ladder configuration.")
     var ladder = "config/ladder.yaml"
 
-    @Option(name: .long, help: "Threads per encoder (0: chosen from the core count).")
+    @Option(name: .long, help: "Threads this transcode may use (0: the core count).")
     var threads = 0
 
     @Flag(name: .long, help: "Print the result as JSON.")
