@@ -469,10 +469,11 @@ extension Pipeline: Sendable {}
 
 // MARK: - Video tiers
 
-/// How a job's thread budget is shared out. Every tier already runs on its own thread, so on a
-/// small machine single-threaded encoders keep every core busy with no frame-threading overhead
-/// (and far less memory: each x264 frame thread holds pictures of its own). Larger budgets go to
-/// the tiers in proportion to their pixels, as that is where the encoding work is.
+/// How a job's thread budget is shared out. Every tier already runs on its own thread, so x264
+/// needs few threads of its own: each tier gets its share of the budget by pixels, rounded up.
+/// Rounding up matters: the top tier is over half the work, and with a single thread it would
+/// be the bottleneck while a core sat idle (measured: 1.78 of 2 cores busy instead of 1.95).
+/// Few x264 threads also mean less memory: each x264 frame thread holds pictures of its own.
 struct ThreadAllocation: Equatable {
     var decoder: Int
     var encoders: [Int]
@@ -480,7 +481,7 @@ struct ThreadAllocation: Equatable {
     init(budget: Int, outputs: [TranscodePlan.VideoOutput]) {
         let pixels = outputs.map { Double($0.width * $0.height) }
         let total = max(1, pixels.reduce(0, +))
-        encoders = pixels.map { max(1, Int((Double(budget) * $0 / total).rounded())) }
+        encoders = pixels.map { max(1, Int((Double(budget) * $0 / total).rounded(.up))) }
         // 0 lets libav pick its frame-thread count, which measured fastest even on 2 cores: the
         // decoder then never makes the tier threads wait for a picture.
         decoder = budget > 1 ? 0 : 1
@@ -495,7 +496,8 @@ struct ThreadAllocation: Equatable {
 private final class TierWorker: @unchecked Sendable {
     let output: TranscodePlan.VideoOutput
     let directory: String
-    let queue = BoundedQueue<Frame>(capacity: 8)
+    // Deep enough to absorb jitter between stages; each slot may hold a 3 MB picture.
+    let queue = BoundedQueue<Frame>(capacity: 4)
     private let next: TierWorker?
     private let scaler: Scaler
     private let encoder: Encoder

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The `lessonlink` binary, built next to the test bundle by `swift build --build-tests`.
+func lessonlinkBinary() throws -> URL {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("lessonlink")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    let fallback = repositoryRoot.appendingPathComponent(".build/debug/lessonlink")
+    guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
+        throw FixtureError("lessonlink is not built; run swift build first")
+    }
+    return fallback
+}
+
+/// Runs the CLI; returns exit status, stdout and stderr.
+func runCLI(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = try lessonlinkBinary()
+    process.arguments = arguments
+    process.currentDirectoryURL = repositoryRoot
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite("Command line")
+struct CommandLineTests {
+    @Test("probe prints the streams, or JSON that decodes")
+    func probe() async throws {
+        let clip = try await Fixtures.shared.path("clip.mp4")
+        let text = try runCLI(["probe", clip])
+        #expect(text.status == 0)
+        #expect(text.out.contains("video h264 (High), 640x360, 25.000 fps"))
+        #expect(text.out.contains("audio aac (LC), 44100 Hz, mono"))
+        let json = try runCLI(["probe", clip, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any]
+        #expect((object?["streams"] as? [Any])?.count == 2)
+    }
+
+    @Test("Errors go to stderr with a non-zero status")
+    func errors() async throws {
+        let notes = try await Fixtures.shared.path("notes.txt")
+        let result = try runCLI(["probe", notes])
+        #expect(result.status != 0)
+        #expect(result.out.isEmpty)
+        #expect(result.err.contains("opening the input: not a recognised audio or video file"))
+        let badLadder = try runCLI(["transcode", notes, "--out", "/tmp/never", "--ladder", "/nonexistent.yaml"])
+        #expect(badLadder.status != 0 && badLadder.err.contains("/nonexistent.yaml"))
+    }
+
+    @Test("transcode shows progress lines when not on a terminal and ends with a summary")
+    func transcode() async throws {
+        let clip = try await Fixtures.shared.path("clip.mp4")
+        let scratch = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("lesson").path
+        let result = try runCLI(["transcode", clip, "--out", out])
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.err.contains("progress 100%"))
+        #expect(result.out.contains("360p     640x360"))
+        #expect(result.out.contains("x real time"))
+        #expect(FileManager.default.fileExists(atPath: "\(out)/master.m3u8"))
+    }
+}
