@@ -1,6 +1,8 @@
 # LessonLink — make targets
 #
+#   make serve          install what is missing, build, run the server on 127.0.0.1:8080 (config/lessonlink.yaml)
 #   make test           install what is missing, build, run every test (the CI command)
+#   make seed           load the demonstration county (config/demo-county.yaml)
 #   make build          debug build of everything
 #   make release        optimised build (CI builds it too: some compiler bugs only show there)
 #   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
@@ -14,7 +16,7 @@ APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswsca
 	libswresample-dev libavfilter-dev libsqlite3-dev ffmpeg
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: test build release bench-ladder format lint deps clean
+.PHONY: serve seed test build release bench-ladder format lint deps clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -24,6 +26,14 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+serve: deps
+	swift build -c release --product lessonlink
+	.build/release/lessonlink serve
+
+seed: deps
+	swift build -c release --product lessonlink
+	.build/release/lessonlink seed --demo
 
 build: deps
 	swift build

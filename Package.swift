@@ -6,17 +6,31 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// Catalog and Server expose GRDB and Hummingbird types on purpose (records, the application).
+let exposing: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
 let package = Package(
     name: "LessonLink",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lessonlink", targets: ["lessonlink"]),
         .library(name: "Media", targets: ["Media"]),
+        .library(name: "Catalog", targets: ["Catalog"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML", "CommandLineArguments"]),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // FFmpeg's C libraries, found through pkg-config; the module map links each library.
@@ -39,19 +53,64 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "Catalog",
+            dependencies: [
+                "Media",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: exposing
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Catalog",
+                "Media",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.embedInCode("Resources/openapi.yaml")],
+            swiftSettings: exposing
+        ),
         .executableTarget(
             name: "lessonlink",
             dependencies: [
                 "Media",
+                "Catalog",
+                "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            swiftSettings: strict
+            swiftSettings: exposing
         ),
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media"],
             swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CatalogTests",
+            dependencies: ["Catalog", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: exposing
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Catalog", "Media",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: exposing
         ),
     ],
     swiftLanguageModes: [.v6]

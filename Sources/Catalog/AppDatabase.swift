@@ -1,0 +1,168 @@
+import Foundation
+import GRDB
+
+/// The LessonLink database: one SQLite file, opened as a WAL-mode `DatabasePool` so the web
+/// server's reads never wait for an upload's or a worker's write. Migrations run on open.
+public struct AppDatabase: Sendable {
+    /// The GRDB connection (a pool on disk, a queue in memory for tests).
+    public let writer: any DatabaseWriter
+
+    public init(_ writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    public static func open(path: String) throws -> AppDatabase {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        return try AppDatabase(DatabasePool(path: path, configuration: configuration))
+    }
+
+    /// An empty database in memory, with every migration applied.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue(configuration: configuration))
+    }
+
+    static var configuration: Configuration {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        // A writer waits up to 5 s for another (an upload's offset update, a worker's progress).
+        configuration.busyMode = .timeout(5)
+        return configuration
+    }
+
+    /// Migrations: named, raw SQL, never edited once on main — add a new one instead.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 catalog, accounts, uploads") { db in
+            try db.execute(sql: Schema.v1)
+        }
+        return migrator
+    }
+}
+
+enum Schema {
+    static let v1 = """
+        CREATE TABLE district (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE school (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            districtId INTEGER NOT NULL REFERENCES district(id),
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('lead', 'member')),
+            uplinkMbps INTEGER NOT NULL DEFAULT 1000 CHECK (uplinkMbps > 0)
+        );
+        CREATE INDEX school_districtId ON school(districtId);
+        CREATE TABLE classroom (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            schoolId INTEGER NOT NULL REFERENCES school(id),
+            name TEXT NOT NULL,
+            isRecording INTEGER NOT NULL DEFAULT 0,
+            linkMbps INTEGER NOT NULL DEFAULT 100 CHECK (linkMbps > 0),
+            UNIQUE (schoolId, name)
+        );
+        CREATE TABLE person (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            displayName TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'coordinator', 'teacher', 'classroom', 'reviewer')),
+            districtId INTEGER REFERENCES district(id),
+            schoolId INTEGER REFERENCES school(id),
+            classroomId INTEGER REFERENCES classroom(id),
+            passwordHash TEXT NOT NULL,
+            mustChangePassword INTEGER NOT NULL DEFAULT 0,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            createdAt DATETIME NOT NULL
+        );
+        CREATE INDEX person_schoolId ON person(schoolId);
+        CREATE TABLE authSession (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tokenHash TEXT NOT NULL UNIQUE,
+            personId INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+            createdAt DATETIME NOT NULL,
+            expiresAt DATETIME NOT NULL
+        );
+        CREATE INDEX authSession_personId ON authSession(personId);
+        CREATE TABLE textbookVolume (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            subject TEXT NOT NULL,
+            grade INTEGER NOT NULL CHECK (grade BETWEEN 1 AND 12),
+            edition TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            UNIQUE (subject, grade, edition, volume)
+        );
+        CREATE TABLE textbookLesson (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            volumeId INTEGER NOT NULL REFERENCES textbookVolume(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            unit TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            isNewCourse INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (volumeId, position)
+        );
+        CREATE TABLE recording (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            teacherId INTEGER NOT NULL REFERENCES person(id),
+            schoolId INTEGER NOT NULL REFERENCES school(id),
+            classroomId INTEGER REFERENCES classroom(id),
+            lessonId INTEGER REFERENCES textbookLesson(id),
+            recordedOn TEXT,
+            state TEXT NOT NULL CHECK (state IN ('uploading', 'queued', 'processing', 'ready', 'failed')),
+            failure TEXT,
+            sourcePath TEXT,
+            sourceSize INTEGER,
+            sourceSha256 TEXT,
+            mediaInfo TEXT,
+            createdAt DATETIME NOT NULL,
+            updatedAt DATETIME NOT NULL,
+            deletedAt DATETIME
+        );
+        CREATE INDEX recording_schoolId ON recording(schoolId);
+        CREATE INDEX recording_teacherId ON recording(teacherId);
+        CREATE INDEX recording_lessonId ON recording(lessonId);
+        CREATE INDEX recording_createdAt ON recording(createdAt, id);
+        CREATE INDEX recording_sourceSha256 ON recording(sourceSha256);
+        CREATE TABLE attachment (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recordingId INTEGER NOT NULL REFERENCES recording(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('lessonPlan', 'worksheet', 'slides', 'subtitles', 'other')),
+            filename TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            createdAt DATETIME NOT NULL
+        );
+        CREATE TABLE upload (
+            id TEXT PRIMARY KEY,
+            ownerId INTEGER NOT NULL REFERENCES person(id),
+            recordingId INTEGER REFERENCES recording(id),
+            length INTEGER NOT NULL CHECK (length >= 0),
+            "offset" INTEGER NOT NULL DEFAULT 0 CHECK ("offset" >= 0 AND "offset" <= length),
+            metadata TEXT NOT NULL DEFAULT '',
+            createdAt DATETIME NOT NULL,
+            expiresAt DATETIME NOT NULL,
+            completedAt DATETIME,
+            processedAt DATETIME
+        );
+        CREATE INDEX upload_expiresAt ON upload(expiresAt);
+        CREATE TABLE transcodeJob (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recordingId INTEGER NOT NULL REFERENCES recording(id),
+            state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            createdAt DATETIME NOT NULL
+        );
+        CREATE INDEX transcodeJob_state ON transcodeJob(state);
+        -- Search text is pre-tokenised by SearchText (CJK unigrams and bigrams, Latin words).
+        CREATE VIRTUAL TABLE recordingSearch USING fts5(
+            title, description, teacher, school, textbook, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        """
+}

@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import Media
+
+/// A recorded lesson and its source file.
+public struct Recording: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
+    /// Where a recording is in its life: `uploading → queued → processing → ready | failed`.
+    public enum State: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+        case uploading, queued, processing, ready, failed
+    }
+
+    public var id: Int64?
+    public var title: String
+    public var description: String
+    public var teacherId: Int64
+    public var schoolId: Int64
+    public var classroomId: Int64?
+    public var lessonId: Int64?
+    /// The day of the lesson, `yyyy-MM-dd`.
+    public var recordedOn: String?
+    public var state: State
+    /// Why processing failed, in words a teacher can act on.
+    public var failure: String?
+    /// Source file, relative to the storage root.
+    public var sourcePath: String?
+    public var sourceSize: Int64?
+    public var sourceSha256: String?
+    /// What probing the source found, as JSON.
+    public var mediaInfo: MediaInfo?
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Set when deleted; files are removed by a later sweep.
+    public var deletedAt: Date?
+
+    public init(
+        id: Int64? = nil, title: String, description: String = "", teacherId: Int64, schoolId: Int64,
+        classroomId: Int64? = nil, lessonId: Int64? = nil, recordedOn: String? = nil, state: State = .uploading,
+        failure: String? = nil, createdAt: Date = Date()
+    ) {
+        self.id = id
+        self.title = title
+        self.description = description
+        self.teacherId = teacherId
+        self.schoolId = schoolId
+        self.classroomId = classroomId
+        self.lessonId = lessonId
+        self.recordedOn = recordedOn
+        self.state = state
+        self.failure = failure
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+    }
+
+    public static let databaseTableName = "recording"
+    public enum Columns {
+        public static let title = Column(CodingKeys.title)
+        public static let teacherId = Column(CodingKeys.teacherId)
+        public static let schoolId = Column(CodingKeys.schoolId)
+        public static let lessonId = Column(CodingKeys.lessonId)
+        public static let state = Column(CodingKeys.state)
+        public static let sourceSha256 = Column(CodingKeys.sourceSha256)
+        public static let createdAt = Column(CodingKeys.createdAt)
+        public static let deletedAt = Column(CodingKeys.deletedAt)
+    }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A file that goes with a recording: lesson plan (教案), worksheet, slides, subtitles.
+public struct Attachment: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
+    public enum Kind: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+        case lessonPlan, worksheet, slides, subtitles, other
+    }
+
+    public var id: Int64?
+    public var recordingId: Int64
+    public var kind: Kind
+    public var filename: String
+    public var path: String
+    public var size: Int64
+    public var sha256: String
+    public var createdAt: Date
+
+    public static let databaseTableName = "attachment"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A queued transcode of a recording; the worker that runs it arrives with the next migration.
+public struct TranscodeJob: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
+    public enum State: String, Codable, Sendable, DatabaseValueConvertible {
+        case queued, running, succeeded, failed, cancelled
+    }
+
+    public var id: Int64?
+    public var recordingId: Int64
+    public var state: State
+    public var createdAt: Date
+
+    public init(id: Int64? = nil, recordingId: Int64, state: State = .queued, createdAt: Date = Date()) {
+        self.id = id
+        self.recordingId = recordingId
+        self.state = state
+        self.createdAt = createdAt
+    }
+
+    public static let databaseTableName = "transcodeJob"
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import GRDB
+import Media
+
+/// A recording as the catalog shows it: the record plus the names people search and filter by.
+public struct RecordingSummary: Codable, Sendable, Equatable {
+    public struct Reference: Codable, Sendable, Equatable {
+        public var id: Int64
+        public var name: String
+    }
+
+    public struct Textbook: Codable, Sendable, Equatable {
+        public var volumeId: Int64
+        public var volume: String
+        public var subject: String
+        public var grade: Int
+        public var lessonId: Int64
+        public var lesson: String
+    }
+
+    public var id: Int64
+    public var title: String
+    public var description: String
+    public var state: Recording.State
+    public var failure: String?
+    public var teacher: Reference
+    public var school: Reference
+    public var districtId: Int64
+    public var classroomId: Int64?
+    public var textbook: Textbook?
+    public var recordedOn: String?
+    /// Source duration in seconds, once probed.
+    public var duration: Double?
+    public var sourceSize: Int64?
+    public var sourceSha256: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// Catalog listing: filters, full-text search and where to continue.
+public struct RecordingQuery: Sendable, Equatable {
+    public enum Sort: String, Sendable, CaseIterable {
+        case newest, oldest, title
+    }
+
+    public var text: String?
+    public var subject: String?
+    public var grade: Int?
+    public var volumeId: Int64?
+    public var districtId: Int64?
+    public var schoolId: Int64?
+    public var teacherId: Int64?
+    public var state: Recording.State?
+    public var sort: Sort = .newest
+    public var limit: Int = 20
+    /// Opaque continuation from the previous page.
+    public var cursor: String?
+
+    public init() {}
+}
+
+public struct RecordingPage: Codable, Sendable, Equatable {
+    public var items: [RecordingSummary]
+    /// Pass back as `cursor` for the next page; nil on the last page.
+    public var nextCursor: String?
+}
+
+/// Errors the catalog reports to its callers.
+public enum CatalogError: Error, Equatable, Sendable {
+    /// A malformed continuation cursor.
+    case invalidCursor
+    /// A referenced row (lesson, classroom…) does not exist.
+    case notFound(String)
+    /// The change conflicts with what is stored (a duplicate name, a bad reference).
+    case conflict(String)
+}
+
+/// Reads and writes recordings, keeping the search index in step.
+public struct RecordingStore: Sendable {
+    public let database: AppDatabase
+
+    public init(database: AppDatabase) { self.database = database }
+
+    // MARK: Writing
+
+    /// Inserts a recording and indexes it, in the caller's transaction.
+    public static func insert(_ recording: inout Recording, _ db: Database) throws {
+        try recording.insert(db)
+        try reindex(recording.id!, db)
+    }
+
+    /// Saves changes to a recording and re-indexes it.
+    public static func update(_ recording: inout Recording, _ db: Database) throws {
+        recording.updatedAt = Date()
+        try recording.update(db)
+        try reindex(recording.id!, db)
+    }
+
+    /// Marks a recording deleted; it leaves every listing and the index at once, and its files are
+    /// removed by a later sweep.
+    public static func softDelete(_ id: Int64, _ db: Database) throws {
+        try db.execute(sql: "UPDATE recording SET deletedAt = ?, updatedAt = ? WHERE id = ?", arguments: [Date(), Date(), id])
+        try db.execute(sql: "DELETE FROM recordingSearch WHERE rowid = ?", arguments: [id])
+    }
+
+    /// Rebuilds the search row of one recording from its title, description, teacher, school and textbook.
+    public static func reindex(_ id: Int64, _ db: Database) throws {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT r.title, r.description, p.displayName AS teacher, s.name AS school,
+                           v.edition, v.subject, v.grade, v.volume, l.unit, l.title AS lesson, r.deletedAt
+                    FROM recording r JOIN person p ON p.id = r.teacherId JOIN school s ON s.id = r.schoolId
+                    LEFT JOIN textbookLesson l ON l.id = r.lessonId LEFT JOIN textbookVolume v ON v.id = l.volumeId
+                    WHERE r.id = ?
+                    """, arguments: [id])
+        else { return }
+        try db.execute(sql: "DELETE FROM recordingSearch WHERE rowid = ?", arguments: [id])
+        if row["deletedAt"] as Date? != nil { return }
+        var textbook = ""
+        if let subject: String = row["subject"] {
+            let grade: Int = row["grade"]
+            let edition: String = row["edition"] ?? ""
+            let volume: String = row["volume"] ?? ""
+            let unit: String = row["unit"] ?? ""
+            let lesson: String = row["lesson"] ?? ""
+            textbook = [edition, subject, TextbookVolume.gradeName(grade), volume, unit, lesson].joined(separator: " ")
+        }
+        try db.execute(
+            sql: "INSERT INTO recordingSearch(rowid, title, description, teacher, school, textbook) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [
+                id, SearchText.index(row["title"]), SearchText.index(row["description"]),
+                SearchText.index(row["teacher"]), SearchText.index(row["school"]), SearchText.index(textbook),
+            ])
+    }
+
+    // MARK: Reading
+
+    static let selectSummary = """
+        SELECT r.*, p.displayName AS teacherName, s.name AS schoolName, s.districtId AS districtId,
+               v.id AS volumeId, v.subject AS subject, v.grade AS grade, v.edition AS edition, v.volume AS volume,
+               l.title AS lessonTitle
+        FROM recording r
+        JOIN person p ON p.id = r.teacherId
+        JOIN school s ON s.id = r.schoolId
+        LEFT JOIN textbookLesson l ON l.id = r.lessonId
+        LEFT JOIN textbookVolume v ON v.id = l.volumeId
+        """
+
+    /// One recording the viewer may see, or nil (absent, deleted or not visible: the caller
+    /// answers 404 alike, so existence does not leak).
+    public func summary(_ id: Int64, viewer: Viewer) async throws -> RecordingSummary? {
+        try await database.writer.read { db in
+            let visibility = viewer.visibility
+            let row = try Row.fetchOne(
+                db, sql: "\(Self.selectSummary) WHERE r.id = ? AND r.deletedAt IS NULL AND \(visibility.sql)",
+                arguments: StatementArguments([id] + visibility.arguments))
+            return try row.map(Self.summary)
+        }
+    }
+
+    /// A page of the catalog.
+    public func list(_ query: RecordingQuery, viewer: Viewer) async throws -> RecordingPage {
+        var conditions = ["r.deletedAt IS NULL"]
+        var arguments: [any DatabaseValueConvertible] = []
+        let visibility = viewer.visibility
+        conditions.append(visibility.sql)
+        arguments += visibility.arguments
+        if let text = query.text, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let match = SearchText.matchExpression(text) else {
+                return RecordingPage(items: [], nextCursor: nil)
+            }
+            conditions.append("r.id IN (SELECT rowid FROM recordingSearch WHERE recordingSearch MATCH ?)")
+            arguments.append(match)
+        }
+        func filter(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
+            if let value {
+                conditions.append(sql)
+                arguments.append(value)
+            }
+        }
+        filter("v.subject = ?", query.subject)
+        filter("v.grade = ?", query.grade)
+        filter("v.id = ?", query.volumeId)
+        filter("s.districtId = ?", query.districtId)
+        filter("r.schoolId = ?", query.schoolId)
+        filter("r.teacherId = ?", query.teacherId)
+        filter("r.state = ?", query.state?.rawValue)
+
+        let (key, order) =
+            switch query.sort {
+            case .newest: ("r.createdAt", "DESC")
+            case .oldest: ("r.createdAt", "ASC")
+            case .title: ("r.title", "ASC")
+            }
+        if let cursor = query.cursor {
+            let position = try Cursor.decode(cursor)
+            conditions.append("(\(key), r.id) \(order == "DESC" ? "<" : ">") (?, ?)")
+            arguments += [position.key, position.id]
+        }
+        let limit = min(max(query.limit, 1), 100)
+        let sql = """
+            \(Self.selectSummary)
+            WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY \(key) \(order), r.id \(order)
+            LIMIT \(limit + 1)
+            """
+        let statementArguments = StatementArguments(arguments.map { $0.databaseValue })
+        return try await database.writer.read { db in
+            var rows = try Row.fetchAll(db, sql: sql, arguments: statementArguments)
+            var next: String?
+            if rows.count > limit {
+                rows.removeLast()
+                let last = rows[rows.count - 1]
+                let sortValue: String = query.sort == .title ? last["title"] : last["createdAt"]
+                next = Cursor(key: sortValue, id: last["id"]).encoded
+            }
+            return RecordingPage(items: try rows.map(Self.summary), nextCursor: next)
+        }
+    }
+
+    static func summary(_ row: Row) throws -> RecordingSummary {
+        var textbook: RecordingSummary.Textbook?
+        if let volumeId: Int64 = row["volumeId"] {
+            let grade: Int = row["grade"]
+            let volume = TextbookVolume(
+                id: volumeId, subject: row["subject"], grade: grade, edition: row["edition"], volume: row["volume"])
+            textbook = .init(
+                volumeId: volumeId, volume: volume.title, subject: volume.subject, grade: grade,
+                lessonId: row["lessonId"], lesson: row["lessonTitle"])
+        }
+        let recording = try Recording(row: row)
+        return RecordingSummary(
+            id: recording.id!, title: recording.title, description: recording.description, state: recording.state,
+            failure: recording.failure, teacher: .init(id: recording.teacherId, name: row["teacherName"]),
+            school: .init(id: recording.schoolId, name: row["schoolName"]), districtId: row["districtId"],
+            classroomId: recording.classroomId, textbook: textbook, recordedOn: recording.recordedOn,
+            duration: recording.mediaInfo?.duration, sourceSize: recording.sourceSize,
+            sourceSha256: recording.sourceSha256, createdAt: recording.createdAt, updatedAt: recording.updatedAt)
+    }
+
+    /// Where a page ended: the sort key and id of its last row, opaque to clients.
+    struct Cursor: Codable {
+        var key: String
+        var id: Int64
+
+        var encoded: String {
+            let data = (try? JSONEncoder().encode(self)) ?? Data()
+            return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+
+        static func decode(_ text: String) throws(CatalogError) -> Cursor {
+            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+            guard text.count <= 512, let data = Data(base64Encoded: base64),
+                let cursor = try? JSONDecoder().decode(Cursor.self, from: data)
+            else { throw .invalidCursor }
+            return cursor
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Catalog
+import Foundation
+import GRDB
+
+/// Accounts created outside the web: the first admin, and `lessonlink user …`.
+public enum Bootstrap {
+    /// With no person in the database, creates `admin` with a random one-time password and returns
+    /// it (to be printed once); otherwise nil.
+    static func createFirstAdmin(database: AppDatabase, authenticator: Authenticator) async throws -> String? {
+        let empty = try await database.writer.read { db in try Person.fetchCount(db) == 0 }
+        guard empty else { return nil }
+        let password = String(Authenticator.newToken().prefix(16))
+        let hash = try await authenticator.hashPassword(password)
+        let created = try await database.writer.write { db -> Bool in
+            guard try Person.fetchCount(db) == 0 else { return false }
+            var admin = Person(
+                username: "admin", displayName: "County administrator", role: .admin, passwordHash: hash,
+                mustChangePassword: true)
+            try admin.insert(db)
+            return true
+        }
+        return created ? password : nil
+    }
+
+    /// Adds a person; the scope fields must match the role (a teacher needs a school…).
+    public static func addUser(
+        config: ServerConfig, username: String, displayName: String, role: Person.Role, password: String,
+        district: Int64? = nil, school: Int64? = nil, classroom: Int64? = nil
+    ) async throws -> Person {
+        let database = try AppDatabase.open(path: config.databasePath)
+        let hash = try await authenticator(database, config).hashPassword(password)
+        return try await database.writer.write { db in
+            var districtId = district
+            var schoolId = school
+            if let classroom {
+                guard let room = try Classroom.fetchOne(db, key: classroom) else { throw CatalogError.notFound("classroom \(classroom)") }
+                schoolId = room.schoolId
+            }
+            if let schoolId {
+                guard let found = try School.fetchOne(db, key: schoolId) else { throw CatalogError.notFound("school \(schoolId)") }
+                districtId = found.districtId
+            }
+            switch role {
+            case .teacher where schoolId == nil: throw CatalogError.conflict("a teacher needs --school")
+            case .classroom where classroom == nil: throw CatalogError.conflict("a classroom account needs --classroom")
+            case .coordinator where districtId == nil: throw CatalogError.conflict("a coordinator needs --district")
+            default: break
+            }
+            if try Person.filter(Person.Columns.username == username).fetchCount(db) > 0 {
+                throw CatalogError.conflict("username '\(username)' is taken")
+            }
+            var person = Person(
+                username: username, displayName: displayName, role: role, districtId: districtId, schoolId: schoolId,
+                classroomId: classroom, passwordHash: hash)
+            try person.insert(db)
+            return person
+        }
+    }
+
+    public static func setPassword(config: ServerConfig, username: String, password: String) async throws {
+        let database = try AppDatabase.open(path: config.databasePath)
+        let hash = try await authenticator(database, config).hashPassword(password)
+        try await database.writer.write { db in
+            guard var person = try Person.filter(Person.Columns.username == username).fetchOne(db) else {
+                throw CatalogError.notFound("user '\(username)'")
+            }
+            person.passwordHash = hash
+            person.mustChangePassword = false
+            try person.update(db)
+            // A new password signs the person out everywhere.
+            try AuthSession.filter(AuthSession.Columns.personId == person.id).deleteAll(db)
+        }
+    }
+
+    public static func listUsers(config: ServerConfig) async throws -> [Person] {
+        let database = try AppDatabase.open(path: config.databasePath)
+        return try await database.writer.read { db in try Person.order(Person.Columns.username).fetchAll(db) }
+    }
+
+    /// A bcrypt hash at the configured cost.
+    public static func hash(_ password: String, config: ServerConfig) async throws -> String {
+        try await Authenticator(database: try AppDatabase.inMemory(), tokenLifetime: 0, bcryptCost: config.bcryptCost)
+            .hashPassword(password)
+    }
+
+    static func authenticator(_ database: AppDatabase, _ config: ServerConfig) -> Authenticator {
+        Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost)
+    }
+}

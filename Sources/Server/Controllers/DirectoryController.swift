@@ -1,0 +1,109 @@
+import Catalog
+import GRDB
+import Hummingbird
+
+/// Read endpoints for the web pages' pickers: districts, schools, classrooms, textbook volumes
+/// and their lessons, people. Any signed-in person may read the county's structure; people are
+/// listed only within a viewer's own scope.
+struct DirectoryController {
+    let database: AppDatabase
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("districts", use: districts)
+        routes.get("schools", use: schools)
+        routes.get("classrooms", use: classrooms)
+        routes.get("textbook-volumes", use: volumes)
+        routes.get("textbook-volumes/:id", use: volume)
+        routes.get("people", use: people)
+        return routes
+    }
+
+    struct List<Item: Encodable & Sendable>: ResponseEncodable {
+        var items: [Item]
+    }
+
+    @Sendable func districts(_ request: Request, context: AppRequestContext) async throws -> List<District> {
+        _ = try context.requirePerson()
+        return List(items: try await database.writer.read { db in try District.order(District.Columns.name).fetchAll(db) })
+    }
+
+    @Sendable func schools(_ request: Request, context: AppRequestContext) async throws -> List<School> {
+        _ = try context.requirePerson()
+        let district = try integer(request, "district")
+        return List(
+            items: try await database.writer.read { db in
+                var query = School.order(School.Columns.districtId, School.Columns.kind, School.Columns.name)
+                if let district { query = query.filter(School.Columns.districtId == district) }
+                return try query.fetchAll(db)
+            })
+    }
+
+    @Sendable func classrooms(_ request: Request, context: AppRequestContext) async throws -> List<Classroom> {
+        _ = try context.requirePerson()
+        let school = try integer(request, "school")
+        return List(
+            items: try await database.writer.read { db in
+                var query = Classroom.order(Column("schoolId"), Column("name"))
+                if let school { query = query.filter(Classroom.Columns.schoolId == school) }
+                return try query.fetchAll(db)
+            })
+    }
+
+    struct VolumeResponse: ResponseEncodable {
+        var id: Int64
+        var subject: String
+        var grade: Int
+        var edition: String
+        var volume: String
+        var title: String
+        var lessons: [TextbookLesson]?
+    }
+
+    @Sendable func volumes(_ request: Request, context: AppRequestContext) async throws -> List<VolumeResponse> {
+        _ = try context.requirePerson()
+        return List(
+            items: try await database.writer.read { db in
+                try TextbookVolume.order(TextbookVolume.Columns.subject, TextbookVolume.Columns.grade).fetchAll(db).map {
+                    VolumeResponse(id: $0.id!, subject: $0.subject, grade: $0.grade, edition: $0.edition, volume: $0.volume, title: $0.title)
+                }
+            })
+    }
+
+    @Sendable func volume(_ request: Request, context: AppRequestContext) async throws -> VolumeResponse {
+        _ = try context.requirePerson()
+        guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("textbook volume") }
+        guard
+            let response = try await database.writer.read({ db -> VolumeResponse? in
+                guard let volume = try TextbookVolume.fetchOne(db, key: id) else { return nil }
+                let lessons = try TextbookLesson.filter(TextbookLesson.Columns.volumeId == id)
+                    .order(TextbookLesson.Columns.position).fetchAll(db)
+                return VolumeResponse(
+                    id: id, subject: volume.subject, grade: volume.grade, edition: volume.edition, volume: volume.volume,
+                    title: volume.title, lessons: lessons)
+            })
+        else { throw APIError.notFound("textbook volume") }
+        return response
+    }
+
+    @Sendable func people(_ request: Request, context: AppRequestContext) async throws -> List<PersonResponse> {
+        let person = try context.requirePerson()
+        return List(
+            items: try await database.writer.read { db in
+                var query = Person.order(Person.Columns.username)
+                switch person.role {
+                case .admin, .reviewer: break
+                case .coordinator: query = query.filter(Person.Columns.districtId == person.districtId ?? -1)
+                case .teacher: query = query.filter(Person.Columns.schoolId == person.schoolId ?? -1)
+                case .classroom: query = query.filter(key: person.id)
+                }
+                return try query.fetchAll(db).map(PersonResponse.init)
+            })
+    }
+
+    private func integer(_ request: Request, _ name: String) throws -> Int64? {
+        guard let value = request.uri.queryParameters[name[...]] else { return nil }
+        guard let number = Int64(value) else { throw APIError.badRequest("\(name) must be a whole number") }
+        return number
+    }
+}

@@ -1,0 +1,150 @@
+import Catalog
+import Foundation
+import GRDB
+import Hummingbird
+
+/// The catalog of recorded lessons: `GET /api/v1/recordings` (search, filters, cursor pages),
+/// `GET/PATCH/DELETE /api/v1/recordings/{id}`.
+struct RecordingsController {
+    let database: AppDatabase
+    var store: RecordingStore { RecordingStore(database: database) }
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get(use: list)
+        routes.get(":id", use: get)
+        routes.patch(":id", use: update)
+        routes.delete(":id", use: delete)
+        return routes
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> PageResponse {
+        let viewer = Viewer(try context.requirePerson())
+        let parameters = request.uri.queryParameters
+        var query = RecordingQuery()
+        query.text = parameters["q"].map(String.init)
+        query.subject = parameters["subject"].map(String.init)
+        query.grade = try integer(parameters["grade"], "grade")
+        query.volumeId = try integer(parameters["volume"], "volume").map(Int64.init)
+        query.districtId = try integer(parameters["district"], "district").map(Int64.init)
+        query.schoolId = try integer(parameters["school"], "school").map(Int64.init)
+        query.teacherId = try integer(parameters["teacher"], "teacher").map(Int64.init)
+        if let state = parameters["state"] {
+            guard let value = Recording.State(rawValue: String(state)) else {
+                throw APIError.badRequest(
+                    "state must be one of \(Recording.State.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            query.state = value
+        }
+        if let sort = parameters["sort"] {
+            guard let value = RecordingQuery.Sort(rawValue: String(sort)) else {
+                throw APIError.badRequest("sort must be one of \(RecordingQuery.Sort.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            query.sort = value
+        }
+        if let limit = try integer(parameters["limit"], "limit") {
+            guard (1...100).contains(limit) else { throw APIError.badRequest("limit must be between 1 and 100") }
+            query.limit = limit
+        }
+        query.cursor = parameters["cursor"].map(String.init)
+        if let text = query.text, text.count > 200 { throw APIError.badRequest("search text is limited to 200 characters") }
+        do {
+            let page = try await store.list(query, viewer: viewer)
+            return PageResponse(items: page.items, nextCursor: page.nextCursor)
+        } catch CatalogError.invalidCursor {
+            throw APIError.badRequest("cursor is not one this server issued", code: "invalid_cursor")
+        }
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
+        let viewer = Viewer(try context.requirePerson())
+        return try await visible(try id(context), viewer: viewer)
+    }
+
+    struct Changes: Decodable {
+        var title: String?
+        var description: String?
+        var lessonId: Int64??
+        var classroomId: Int64??
+        var recordedOn: String??
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
+        let viewer = Viewer(try context.requirePerson())
+        let id = try id(context)
+        let summary = try await visible(id, viewer: viewer)
+        guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
+        let changes = try await request.decodeJSON(as: Changes.self, context: context)
+        if let title = changes.title, title.trimmingCharacters(in: .whitespaces).isEmpty || title.count > 200 {
+            throw APIError.badRequest("title must be 1 to 200 characters")
+        }
+        if let description = changes.description, description.count > 5000 {
+            throw APIError.badRequest("description is limited to 5000 characters")
+        }
+        if case .some(.some(let day)) = changes.recordedOn, !RecordingsController.isDay(day) {
+            throw APIError.badRequest("recordedOn must be a date like 2026-09-01")
+        }
+        try await database.writer.write { db in
+            guard var recording = try Recording.fetchOne(db, key: id) else { throw APIError.notFound("recording") }
+            if let title = changes.title { recording.title = title.trimmingCharacters(in: .whitespaces) }
+            if let description = changes.description { recording.description = description }
+            if let lessonId = changes.lessonId {
+                if let lessonId, try TextbookLesson.fetchOne(db, key: lessonId) == nil {
+                    throw APIError.badRequest("no textbook lesson \(lessonId)", code: "unknown_lesson")
+                }
+                recording.lessonId = lessonId
+            }
+            if let classroomId = changes.classroomId {
+                if let classroomId {
+                    guard let classroom = try Classroom.fetchOne(db, key: classroomId), classroom.schoolId == recording.schoolId else {
+                        throw APIError.badRequest("classroom \(classroomId) is not in the recording's school", code: "unknown_classroom")
+                    }
+                }
+                recording.classroomId = classroomId
+            }
+            if let recordedOn = changes.recordedOn { recording.recordedOn = recordedOn }
+            try RecordingStore.update(&recording, db)
+        }
+        return try await visible(id, viewer: viewer)
+    }
+
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let viewer = Viewer(try context.requirePerson())
+        let id = try id(context)
+        let summary = try await visible(id, viewer: viewer)
+        guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
+        try await database.writer.write { db in try RecordingStore.softDelete(id, db) }
+        return Response(status: .noContent)
+    }
+
+    private func visible(_ id: Int64, viewer: Viewer) async throws -> RecordingSummary {
+        guard let summary = try await store.summary(id, viewer: viewer) else { throw APIError.notFound("recording") }
+        return summary
+    }
+
+    private func id(_ context: AppRequestContext) throws -> Int64 {
+        let text = try context.parameters.require("id")
+        guard let id = Int64(text), id > 0 else { throw APIError.notFound("recording") }
+        return id
+    }
+
+    private func integer(_ value: Substring?, _ name: String) throws -> Int? {
+        guard let value else { return nil }
+        guard let number = Int(value) else { throw APIError.badRequest("\(name) must be a whole number") }
+        return number
+    }
+
+    static func isDay(_ text: String) -> Bool {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return text.count == 10 && formatter.date(from: text) != nil
+    }
+}
+
+struct PageResponse: ResponseEncodable {
+    var items: [RecordingSummary]
+    var nextCursor: String?
+}
+
+extension RecordingSummary: ResponseEncodable {}

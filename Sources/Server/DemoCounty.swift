@@ -1,0 +1,129 @@
+import Catalog
+import Foundation
+import GRDB
+import Yams
+
+/// `config/demo-county.yaml`: a county shaped like a real one, for trying LessonLink out and for
+/// benchmarks. Loading it twice changes nothing.
+public struct DemoCounty: Decodable, Sendable {
+    struct LeadSchool: Decodable {
+        var name: String
+        var recordingClassrooms: Int
+    }
+
+    struct DistrictEntry: Decodable {
+        var name: String
+        var lead: LeadSchool
+        var members: [String]
+    }
+
+    struct Unit: Decodable {
+        var unit: String
+        var lessons: [String]
+    }
+
+    struct Textbook: Decodable {
+        var edition: String
+        var subject: String
+        var grade: Int
+        var volume: String
+        var units: [Unit]
+    }
+
+    struct Account: Decodable {
+        var username: String
+        var displayName: String
+        var role: Person.Role
+        var district: String?
+        var school: String?
+        var classroom: String?
+    }
+
+    var county: String
+    var districts: [DistrictEntry]
+    var memberClassrooms: Int
+    var textbooks: [Textbook]
+    var accounts: [Account]
+
+    public static let password = "demo-password"
+
+    public static func load(path: String) throws -> DemoCounty {
+        try YAMLDecoder().decode(DemoCounty.self, from: String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var districts, schools, recordingClassrooms, volumes, lessons, accounts: Int
+    }
+
+    /// Inserts what is missing; returns what the database then holds.
+    public func seed(into database: AppDatabase, passwordHash: String) async throws -> Counts {
+        try await database.writer.write { db in
+            for entry in districts {
+                var district = try District.filter(District.Columns.name == entry.name).fetchOne(db) ?? District(name: entry.name)
+                if district.id == nil { try district.insert(db) }
+                var lead = try school(entry.lead.name, kind: .lead, district: district.id!, db)
+                for number in 1...max(1, entry.lead.recordingClassrooms) {
+                    try classroom("录播教室\(number)", recording: true, school: lead.id!, db)
+                }
+                lead.uplinkMbps = 1000
+                for name in entry.members {
+                    let member = try school(name, kind: .member, district: district.id!, db)
+                    for number in 1...max(1, memberClassrooms) {
+                        try classroom("教室\(number)", recording: false, school: member.id!, db)
+                    }
+                }
+            }
+            for book in textbooks {
+                var volume =
+                    try TextbookVolume.filter(
+                        Column("subject") == book.subject && Column("grade") == book.grade && Column("edition") == book.edition
+                            && Column("volume") == book.volume
+                    ).fetchOne(db)
+                    ?? TextbookVolume(subject: book.subject, grade: book.grade, edition: book.edition, volume: book.volume)
+                if volume.id == nil {
+                    try volume.insert(db)
+                    var position = 0
+                    for unit in book.units {
+                        for title in unit.lessons {
+                            position += 1
+                            var lesson = TextbookLesson(
+                                volumeId: volume.id!, position: position, unit: unit.unit, number: position, title: title)
+                            try lesson.insert(db)
+                        }
+                    }
+                }
+            }
+            for account in accounts where try Person.filter(Person.Columns.username == account.username).fetchCount(db) == 0 {
+                let school = try account.school.flatMap { try School.filter(School.Columns.name == $0).fetchOne(db) }
+                let district = try account.district.flatMap { try District.filter(District.Columns.name == $0).fetchOne(db) }
+                let room = try account.classroom.flatMap { name in
+                    try Classroom.filter(Column("schoolId") == school?.id && Column("name") == name).fetchOne(db)
+                }
+                var person = Person(
+                    username: account.username, displayName: account.displayName, role: account.role,
+                    districtId: district?.id ?? school?.districtId, schoolId: school?.id, classroomId: room?.id,
+                    passwordHash: passwordHash)
+                try person.insert(db)
+            }
+            return Counts(
+                districts: try District.fetchCount(db), schools: try School.fetchCount(db),
+                recordingClassrooms: try Classroom.filter(Column("isRecording") == true).fetchCount(db),
+                volumes: try TextbookVolume.fetchCount(db), lessons: try TextbookLesson.fetchCount(db),
+                accounts: try Person.fetchCount(db))
+        }
+    }
+
+    @discardableResult
+    private func school(_ name: String, kind: School.Kind, district: Int64, _ db: Database) throws -> School {
+        if let found = try School.filter(School.Columns.name == name).fetchOne(db) { return found }
+        var school = School(districtId: district, name: name, kind: kind)
+        try school.insert(db)
+        return school
+    }
+
+    private func classroom(_ name: String, recording: Bool, school: Int64, _ db: Database) throws {
+        guard try Classroom.filter(Column("schoolId") == school && Column("name") == name).fetchCount(db) == 0 else { return }
+        var room = Classroom(schoolId: school, name: name, isRecording: recording)
+        try room.insert(db)
+    }
+}

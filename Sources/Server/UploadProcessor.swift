@@ -1,0 +1,169 @@
+import Catalog
+import Crypto
+import Foundation
+import GRDB
+import Logging
+import Media
+import NIOPosix
+import ServiceLifecycle
+
+/// Turns a finished upload into a queued recording, in the background so the last PATCH returns
+/// at once: finish the SHA-256 (computed while the bytes streamed in), refuse duplicate content,
+/// probe the file (non-media fails with the probe's message on the recording), move it to
+/// `storage/sources/<recording>/`, and queue a transcode job.
+///
+/// At start it also picks up uploads that finished before a restart but were never processed.
+final class UploadProcessor: Service, Sendable {
+    let database: AppDatabase
+    let config: ServerConfig
+    let registry: UploadRegistry
+    let logger: Logger
+    private let stream: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
+
+    init(database: AppDatabase, config: ServerConfig, registry: UploadRegistry, logger: Logger) {
+        self.database = database
+        self.config = config
+        self.registry = registry
+        self.logger = logger
+        (stream, continuation) = AsyncStream.makeStream()
+    }
+
+    func enqueue(_ id: String) { continuation.yield(id) }
+
+    func run() async throws {
+        let pending = try await database.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM upload WHERE completedAt IS NOT NULL AND processedAt IS NULL")
+        }
+        for id in pending { await process(id) }
+        for await id in stream.cancelOnGracefulShutdown() { await process(id) }
+    }
+
+    /// Processes one upload; every failure ends up on the recording, never lost in a log.
+    func process(_ id: String) async {
+        do {
+            try await processOrThrow(id)
+        } catch {
+            logger.error("processing an upload failed", metadata: ["upload": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func processOrThrow(_ id: String) async throws {
+        guard let upload = try await database.writer.read({ db in try Upload.fetchOne(db, key: id) }),
+            upload.completedAt != nil, upload.processedAt == nil, let recordingId = upload.recordingId
+        else { return }
+        let path = "\(config.uploadsDirectory)/\(id).part"
+        var hash = await registry.hash(id, offset: upload.length)?.hash
+        if hash == nil {
+            // The running hash did not survive a restart: read the file back, once.
+            hash = try await UploadFile.hashPrefix(path: path, length: upload.length)
+        }
+        let sha256 = hash!.finalize().map { String(format: "%02x", $0) }.joined()
+        await registry.forget(id)
+
+        let original = try await database.writer.read { db in
+            try Recording.fetchOne(
+                db,
+                sql: "SELECT * FROM recording WHERE sourceSha256 = ? AND deletedAt IS NULL AND state != 'failed' AND id != ?",
+                arguments: [sha256, recordingId])
+        }
+        if let original {
+            try await finish(
+                upload, recordingId: recordingId, sha256: sha256, info: nil, sourcePath: nil,
+                failure: "the same file was already uploaded as recording \(original.id!) (“\(original.title)”)")
+            try? FileManager.default.removeItem(atPath: path)
+            return
+        }
+
+        // Probing is blocking libav I/O: it runs on the thread pool, never on the event loops.
+        let probed: Result<MediaInfo, MediaError> =
+            (try? await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(MediaError) in try MediaInfo.probe(path) }
+            }) ?? .failure(MediaError(.io, step: "probing", message: "the server is shutting down"))
+        switch probed {
+        case .failure(let error):
+            try await finish(upload, recordingId: recordingId, sha256: sha256, info: nil, sourcePath: nil, failure: error.description)
+            try? FileManager.default.removeItem(atPath: path)
+        case .success(let info):
+            let folder = "\(config.sourcesDirectory)/\(recordingId)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let name = "source" + Self.fileExtension(UploadMetadata.filename(upload.metadata))
+            if rename(path, "\(folder)/\(name)") != 0 {
+                throw UploadFileError.io(errno, "moving")
+            }
+            try await finish(
+                upload, recordingId: recordingId, sha256: sha256, info: info, sourcePath: "sources/\(recordingId)/\(name)",
+                failure: nil)
+        }
+    }
+
+    private func finish(
+        _ upload: Upload, recordingId: Int64, sha256: String, info: MediaInfo?, sourcePath: String?, failure: String?
+    ) async throws {
+        try await database.writer.write { db in
+            guard var recording = try Recording.fetchOne(db, key: recordingId) else { return }
+            recording.sourceSha256 = sha256
+            recording.sourceSize = upload.length
+            recording.mediaInfo = info
+            recording.sourcePath = sourcePath
+            recording.failure = failure
+            recording.state = failure == nil ? .queued : .failed
+            try RecordingStore.update(&recording, db)
+            if failure == nil {
+                var job = TranscodeJob(recordingId: recordingId)
+                try job.insert(db)
+            }
+            try db.execute(sql: "UPDATE upload SET processedAt = ? WHERE id = ?", arguments: [Date(), upload.id])
+        }
+        logger.info(
+            "upload processed",
+            metadata: ["upload": "\(upload.id)", "recording": "\(recordingId)", "state": "\(failure == nil ? "queued" : "failed")"])
+    }
+
+    /// A safe extension from the client's file name (`.mp4`), or none.
+    static func fileExtension(_ filename: String?) -> String {
+        guard let filename, let dot = filename.lastIndex(of: ".") else { return "" }
+        let ext = filename[filename.index(after: dot)...].lowercased()
+        return ext.count <= 5 && !ext.isEmpty && ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) ? ".\(ext)" : ""
+    }
+}
+
+extension UploadMetadata {
+    static func filename(_ header: String) -> String? { (try? parse(header))?["filename"] }
+}
+
+/// Periodically removes what has expired: unfinished uploads (their files, and their recordings
+/// marked failed so the teacher sees why) and signed-in sessions.
+struct Sweeper: Service {
+    let database: AppDatabase
+    let config: ServerConfig
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try? await sweep()
+            // Woken by graceful shutdown too, so the server stops at once.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(config.sweepInterval)) }
+        }
+    }
+
+    func sweep(now: Date = Date()) async throws {
+        let expired = try await database.writer.write { db -> [Upload] in
+            let expired = try Upload.filter(Upload.Columns.completedAt == nil && Upload.Columns.expiresAt < now).fetchAll(db)
+            for upload in expired {
+                if let recordingId = upload.recordingId, var recording = try Recording.fetchOne(db, key: recordingId) {
+                    recording.state = .failed
+                    recording.failure = "the upload expired before it finished; upload the file again"
+                    try RecordingStore.update(&recording, db)
+                }
+                try upload.delete(db)
+            }
+            try AuthSession.filter(AuthSession.Columns.expiresAt < now).deleteAll(db)
+            return expired
+        }
+        for upload in expired {
+            try? FileManager.default.removeItem(atPath: "\(config.uploadsDirectory)/\(upload.id).part")
+        }
+        if !expired.isEmpty { logger.info("swept expired uploads", metadata: ["count": "\(expired.count)"]) }
+    }
+}

@@ -1,0 +1,114 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Server
+import Testing
+
+@Suite("Server basics and accounts")
+struct AuthTests {
+    @Test("Health, metrics and the OpenAPI document are served")
+    func basics() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        try await server.test { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"ok\""))
+            }
+            try await client.execute(uri: "/api/v1/openapi.yaml", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).hasPrefix("openapi: 3.1.0"))
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains("lessonlink_http_requests_total"))
+            }
+        }
+    }
+
+    @Test("Unknown routes and bad tokens answer with the JSON error shape")
+    func errorShape() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        try await server.test { client in
+            let missing = try await client.get("/api/v1/nothing-here", token: nil)
+            #expect(missing.status == .notFound)
+            #expect(missing.error?.code == "not_found")
+            let anonymous = try await client.get("/api/v1/recordings", token: nil)
+            #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.error?.code == "unauthenticated")
+            let forged = try await client.get("/api/v1/me", token: "not-a-real-token")
+            #expect(forged.status == .unauthorized)
+            #expect(forged.error?.code == "invalid_token")
+        }
+    }
+
+    @Test("Sign in, see yourself, sign out: the token stops working")
+    func session() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        try await server.test { client in
+            let token = try await client.signIn("teacher")
+            let me = try await client.get("/api/v1/me", token: token)
+            #expect(me.status == .ok)
+            struct Me: Decodable { var username: String; var role: String; var schoolId: Int64? }
+            let person = try me.decode(Me.self)
+            #expect(person.username == "teacher" && person.role == "teacher" && person.schoolId != nil)
+            #expect(!String(buffer: me.body).contains("passwordHash"))
+            try await client.execute(uri: "/api/v1/sessions/current", method: .delete, headers: [.authorization: "Bearer \(token)"]) { response in
+                #expect(response.status == .noContent)
+            }
+            #expect(try await client.get("/api/v1/me", token: token).status == .unauthorized)
+            // Only the token's hash is stored.
+            let stored = try await server.database().writer.read { db in try String.fetchAll(db, sql: "SELECT tokenHash FROM authSession") }
+            #expect(!stored.contains(token))
+        }
+    }
+
+    @Test("Repeated failed sign-ins are throttled with 429 and Retry-After")
+    func throttling() async throws {
+        let server = try await TestServer.make { $0.loginAttempts = 3 }
+        defer { server.remove() }
+        try await server.test { client in
+            let wrong = try JSONEncoder().encode(["username": "teacher", "password": "guess"])
+            for _ in 0..<3 {
+                try await client.execute(uri: "/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(data: wrong)) { response in
+                    #expect(response.status == .unauthorized)
+                    #expect(response.error?.code == "invalid_credentials")
+                }
+            }
+            // Now even the right password waits.
+            let right = try JSONEncoder().encode(["username": "teacher", "password": DemoCounty.password])
+            try await client.execute(uri: "/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(data: right)) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(response.error?.code == "too_many_attempts")
+                #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 > 0)
+            }
+            // Another user is not affected.
+            _ = try await client.signIn("reviewer")
+        }
+    }
+
+    @Test("The first start on an empty database creates an admin who must change the password")
+    func firstAdmin() async throws {
+        let server = try await TestServer.make(seed: false)
+        defer { server.remove() }
+        try await server.test { _ in }
+        let people = try await server.database().writer.read { db in try Person.fetchAll(db) }
+        #expect(people.count == 1)
+        #expect(people.first?.username == "admin" && people.first?.role == .admin && people.first?.mustChangePassword == true)
+    }
+
+    @Test("A malformed JSON body is a 400 with the JSON error shape")
+    func malformedBody() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        try await server.test { client in
+            try await client.execute(uri: "/api/v1/sessions", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{\"username\": ")) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.error?.code == "invalid_body")
+            }
+        }
+    }
+}
