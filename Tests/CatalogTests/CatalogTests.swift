@@ -1,1 +1,195 @@
+import Catalog
+import Foundation
+import GRDB
 import Testing
+
+/// A small county in an in-memory database with the real migrations.
+struct CatalogFixture {
+    let database: AppDatabase
+    var teacher: Person
+    var otherTeacher: Person
+    var coordinator: Person
+    var screen: Person
+    var lessons: [String: Int64] = [:]
+    var volumeId: Int64 = 0
+
+    init() throws {
+        database = try AppDatabase.inMemory()
+        var teacher = Person(username: "wang", displayName: "王丽", role: .teacher, passwordHash: "x")
+        var otherTeacher = Person(username: "li", displayName: "李强", role: .teacher, passwordHash: "x")
+        var coordinator = Person(username: "co", displayName: "协调员", role: .coordinator, passwordHash: "x")
+        var screen = Person(username: "screen", displayName: "教室", role: .classroom, passwordHash: "x")
+        var lessons: [String: Int64] = [:]
+        var volumeId: Int64 = 0
+        try database.writer.write { db in
+            var city = District(name: "城关学区")
+            try city.insert(db)
+            var river = District(name: "柳河学区")
+            try river.insert(db)
+            var lead = School(districtId: city.id!, name: "城关第一小学", kind: .lead)
+            try lead.insert(db)
+            var member = School(districtId: river.id!, name: "柳河村小学", kind: .member)
+            try member.insert(db)
+            teacher.schoolId = lead.id
+            teacher.districtId = city.id
+            try teacher.insert(db)
+            otherTeacher.schoolId = member.id
+            otherTeacher.districtId = river.id
+            try otherTeacher.insert(db)
+            coordinator.districtId = city.id
+            try coordinator.insert(db)
+            try screen.insert(db)
+            var volume = TextbookVolume(subject: "语文", grade: 3, edition: "人教版", volume: "上册")
+            try volume.insert(db)
+            volumeId = volume.id!
+            for (position, title) in ["秋天的雨", "去年的树", "司马光"].enumerated() {
+                var lesson = TextbookLesson(volumeId: volume.id!, position: position + 1, unit: "第二单元", number: position + 6, title: title)
+                try lesson.insert(db)
+                lessons[title] = lesson.id
+            }
+        }
+        self.teacher = teacher
+        self.otherTeacher = otherTeacher
+        self.coordinator = coordinator
+        self.screen = screen
+        self.lessons = lessons
+        self.volumeId = volumeId
+    }
+
+    @discardableResult
+    func add(_ title: String, by person: Person, lesson: String? = nil, state: Recording.State = .ready, description: String = "", at date: Date = Date()) throws -> Int64 {
+        try database.writer.write { db in
+            var recording = Recording(
+                title: title, description: description, teacherId: person.id!, schoolId: person.schoolId!,
+                lessonId: lesson.flatMap { lessons[$0] }, state: state, createdAt: date)
+            try RecordingStore.insert(&recording, db)
+            return recording.id!
+        }
+    }
+
+    func search(_ text: String?, as person: Person, _ adjust: (inout RecordingQuery) -> Void = { _ in }) async throws -> [String] {
+        var query = RecordingQuery()
+        query.text = text
+        adjust(&query)
+        return try await RecordingStore(database: database).list(query, viewer: Viewer(person)).items.map(\.title)
+    }
+}
+
+@Suite("Chinese and English search text")
+struct SearchTextTests {
+    @Test("CJK runs index as characters and neighbouring pairs; Latin as words")
+    func index() {
+        #expect(SearchText.index("秋天的雨") == "秋 天 的 雨 秋天 天的 的雨")
+        #expect(SearchText.index("Unit 1 My classroom") == "Unit 1 My classroom")
+        #expect(SearchText.index("PEP英语 Unit1") == "PEP 英 语 英语 Unit1")
+    }
+
+    @Test("Queries become quoted FTS5 terms: nothing typed is read as syntax")
+    func match() {
+        #expect(SearchText.matchExpression("秋天") == "\"秋天\"")
+        #expect(SearchText.matchExpression("雨") == "\"雨\"")
+        #expect(SearchText.matchExpression("秋天的雨") == "\"秋天 天的 的雨\"")
+        #expect(SearchText.matchExpression("frac") == "\"frac\"*")
+        #expect(SearchText.matchExpression("\"秋天\" OR 1=1; DROP TABLE recording; --") == "\"秋天\" AND \"OR\"* AND \"1\"* AND \"1\"* AND \"DROP\"* AND \"TABLE\"* AND \"recording\"*")
+        #expect(SearchText.matchExpression("*** () ^") == nil)
+    }
+}
+
+@Suite("Catalog")
+struct CatalogTests {
+    @Test("Search finds two-character words, single characters and English prefixes")
+    func search() async throws {
+        let county = try CatalogFixture()
+        try county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
+        try county.add("司马光 公开课", by: county.teacher, lesson: "司马光")
+        try county.add("Unit 2 My schoolbag", by: county.otherTeacher, description: "fractions warm-up game")
+        // Given a teacher searching the county's ready recordings, when they type…
+        #expect(try await county.search("秋天", as: county.otherTeacher) == ["秋天的雨 第一课时"])
+        #expect(try await county.search("雨", as: county.otherTeacher) == ["秋天的雨 第一课时"])
+        #expect(try await county.search("秋雨", as: county.otherTeacher) == [], "not adjacent in the text")
+        #expect(try await county.search("schoolb", as: county.teacher) == ["Unit 2 My schoolbag"])
+        #expect(try await county.search("FRACTIONS", as: county.teacher) == ["Unit 2 My schoolbag"])
+        // …the teacher's name, the school and the textbook are searchable too.
+        #expect(try await county.search("王丽", as: county.otherTeacher).count == 2)
+        #expect(try await county.search("城关", as: county.otherTeacher).count == 2)
+        #expect(try await county.search("人教版 三年级", as: county.otherTeacher).count == 2)
+        #expect(try await county.search("第二单元 司马光", as: county.otherTeacher) == ["司马光 公开课"])
+    }
+
+    @Test("SQL and FTS syntax in search text is just text")
+    func hostileSearch() async throws {
+        let county = try CatalogFixture()
+        try county.add("秋天的雨", by: county.teacher)
+        for text in ["' OR 1=1 --", "\"", "秋天\" OR \"", "NEAR(a b)", "title:秋天", "*", "a' ; DROP TABLE recording; --"] {
+            _ = try await county.search(text, as: county.teacher)
+        }
+        #expect(try await county.search(nil, as: county.teacher) == ["秋天的雨"])
+    }
+
+    @Test("Work in progress is seen by its teacher and the district's coordinator, not by others")
+    func visibility() async throws {
+        let county = try CatalogFixture()
+        try county.add("ready", by: county.teacher)
+        try county.add("still uploading", by: county.teacher, state: .uploading)
+        try county.add("other's draft", by: county.otherTeacher, state: .failed)
+        #expect(Set(try await county.search(nil, as: county.teacher)) == ["ready", "still uploading"])
+        #expect(Set(try await county.search(nil, as: county.otherTeacher)) == ["ready", "other's draft"])
+        #expect(Set(try await county.search(nil, as: county.coordinator)) == ["ready", "still uploading"])
+        #expect(try await county.search(nil, as: county.screen) == ["ready"])
+    }
+
+    @Test("Filters and cursor pages walk the whole catalog exactly once")
+    func pages() async throws {
+        let county = try CatalogFixture()
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for index in 0..<25 {
+            try county.add(String(format: "lesson %02d", index), by: index % 2 == 0 ? county.teacher : county.otherTeacher,
+                           lesson: index % 5 == 0 ? "去年的树" : nil, at: start.addingTimeInterval(Double(index)))
+        }
+        let store = RecordingStore(database: county.database)
+        var query = RecordingQuery()
+        query.limit = 10
+        var seen: [String] = []
+        var pages = 0
+        repeat {
+            let page = try await store.list(query, viewer: Viewer(county.teacher))
+            seen += page.items.map(\.title)
+            query.cursor = page.nextCursor
+            pages += 1
+        } while query.cursor != nil
+        #expect(pages == 3)
+        #expect(seen == (0..<25).reversed().map { String(format: "lesson %02d", $0) })
+
+        #expect(try await county.search(nil, as: county.teacher) { $0.schoolId = county.teacher.schoolId; $0.limit = 100 }.count == 13)
+        #expect(try await county.search(nil, as: county.teacher) { $0.volumeId = county.volumeId }.count == 5)
+        #expect(try await county.search(nil, as: county.teacher) { $0.subject = "语文"; $0.grade = 3 }.count == 5)
+        #expect(try await county.search(nil, as: county.teacher) { $0.subject = "数学" }.isEmpty)
+        #expect(try await county.search(nil, as: county.teacher) { $0.sort = .title; $0.limit = 2 } == ["lesson 00", "lesson 01"])
+        var bad = RecordingQuery()
+        bad.cursor = "not-a-cursor"
+        await #expect(throws: CatalogError.invalidCursor) { try await store.list(bad, viewer: Viewer(county.teacher)) }
+    }
+
+    @Test("A deleted recording leaves listings and search at once")
+    func softDelete() async throws {
+        let county = try CatalogFixture()
+        let id = try county.add("秋天的雨", by: county.teacher)
+        try await county.database.writer.write { db in try RecordingStore.softDelete(id, db) }
+        #expect(try await county.search("秋天", as: county.teacher).isEmpty)
+        #expect(try await county.search(nil, as: county.teacher).isEmpty)
+        #expect(try await RecordingStore(database: county.database).summary(id, viewer: Viewer(county.teacher)) == nil)
+        // The row stays until the sweep removes its files.
+        #expect(try await county.database.writer.read { db in try Recording.fetchOne(db, key: id)?.deletedAt } != nil)
+    }
+
+    @Test("Migrations give foreign keys teeth")
+    func foreignKeys() throws {
+        let database = try AppDatabase.inMemory()
+        #expect(throws: DatabaseError.self) {
+            try database.writer.write { db in
+                var recording = Recording(title: "orphan", teacherId: 999, schoolId: 999)
+                try recording.insert(db)
+            }
+        }
+    }
+}
