@@ -14,6 +14,7 @@ SHELL := /bin/bash
 # Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libavfilter-dev libsqlite3-dev ffmpeg
+PYTHON_PACKAGES := tuspy
 SWIFT_SOURCES := Package.swift Sources Tests
 
 .PHONY: serve seed test build release bench-ladder format lint deps clean
@@ -26,6 +27,8 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# A real tus client for the upload tests.
+	@python3 -c "import tusclient" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 serve: deps
 	swift build -c release --product lessonlink

@@ -189,6 +189,8 @@ private final class Pipeline {
     var videoDecoder: Decoder?
     var filter: VideoFilter?
     var tiers: [TierWorker] = []
+    /// One per tier, each scaling from the previous tier's picture (the first from the source).
+    var scalers: [Scaler] = []
     var audioDecoder: Decoder?
     var audio: [AudioRendition] = []
 
@@ -223,16 +225,14 @@ private final class Pipeline {
             }
             encoderTimeBase = AVRational(num: Int32(plan.frameRate.denominator), den: Int32(plan.frameRate.numerator))
             let color = decoder.context.pointer.pointee
-            var next: TierWorker?
-            // Built smallest first so each tier knows the one it feeds.
-            for (output, threads) in zip(plan.video, allocation.encoders).reversed() {
-                let worker = try TierWorker(
-                    output: output, plan: plan, timeBase: encoderTimeBase, threads: threads,
-                    colors: (color.color_primaries, color.color_trc, color.colorspace),
-                    directory: "\(directory)/\(output.tier.name)", next: next,
-                    cancellation: job.cancellation)
-                tiers.insert(worker, at: 0)
-                next = worker
+            for (index, (output, threads)) in zip(plan.video, allocation.encoders).enumerated() {
+                tiers.append(
+                    try TierWorker(
+                        output: output, plan: plan, timeBase: encoderTimeBase, threads: threads,
+                        colors: (color.color_primaries, color.color_trc, color.colorspace),
+                        directory: "\(directory)/\(output.tier.name)", queueDepth: index == 0 ? 4 : 12,
+                        cancellation: job.cancellation))
+                scalers.append(Scaler(width: output.width, height: output.height, format: AV_PIX_FMT_YUV420P))
             }
         }
         if let index = plan.audioStream, !plan.audio.isEmpty {
@@ -254,7 +254,7 @@ private final class Pipeline {
         tiers.forEach { $0.start() }
         do throws(MediaError) {
             try demux()
-            tiers.first?.queue.finish()
+            tiers.forEach { $0.queue.finish() }
         } catch {
             stopTiers()
             throw tierFailure() ?? error
@@ -393,8 +393,14 @@ private final class Pipeline {
         }
         decodedFrames += 1
         try choosePoster(frame, time: time)
-        guard let first = tiers.first else { return }
-        if !first.queue.push(try frame.reference()) { throw tierFailure() ?? .cancelled }
+        // The scaling cascade runs here, on the decode thread (which has time to spare), so every
+        // encoder gets its pictures through its own queue: the small tiers can run ahead and keep
+        // a core busy while the 1080p encoder is catching up, instead of waiting on it.
+        var picture = frame
+        for (tier, scaler) in zip(tiers, scalers) {
+            if !scaler.isPassThrough(picture) { picture = try scaler.scale(picture) }
+            if !tier.queue.push(try picture.reference()) { throw tierFailure() ?? .cancelled }
+        }
     }
 
     private func choosePoster(_ frame: Frame, time: Double) throws(MediaError) {
@@ -488,8 +494,8 @@ struct ThreadAllocation: Equatable {
     }
 }
 
-/// One video tier on its own thread: takes pictures from the tier above (or the decoder), scales
-/// them, passes them down to the next smaller tier, then encodes and packages its own copy.
+/// One video tier on its own thread: encodes the pictures the decode thread scaled for it and
+/// packages them as an HLS rendition.
 ///
 /// `@unchecked Sendable`: after `start()` only the worker thread touches the encoder, scaler and
 /// writer; the job thread reads `failure` and `track` only after `join()`.
@@ -497,9 +503,7 @@ private final class TierWorker: @unchecked Sendable {
     let output: TranscodePlan.VideoOutput
     let directory: String
     // Deep enough to absorb jitter between stages; each slot may hold a 3 MB picture.
-    let queue = BoundedQueue<Frame>(capacity: 4)
-    private let next: TierWorker?
-    private let scaler: Scaler
+    let queue: BoundedQueue<Frame>
     private let encoder: Encoder
     private let writer: HLSTrackWriter
     private let cancellation: CancellationFlag
@@ -511,13 +515,13 @@ private final class TierWorker: @unchecked Sendable {
     init(
         output: TranscodePlan.VideoOutput, plan: TranscodePlan, timeBase: AVRational, threads: Int,
         colors: (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace), directory: String,
-        next: TierWorker?, cancellation: CancellationFlag
+        queueDepth: Int, cancellation: CancellationFlag
     ) throws(MediaError) {
         self.output = output
         self.directory = directory
-        self.next = next
         self.cancellation = cancellation
-        scaler = Scaler(width: output.width, height: output.height, format: AV_PIX_FMT_YUV420P)
+        // Each slot may hold a picture of this tier's size: 3 MB at 1080p, under 1.4 MB below.
+        queue = BoundedQueue(capacity: queueDepth)
         let tier = output.tier
         encoder = try Encoder(
             name: "libx264",
@@ -574,13 +578,10 @@ private final class TierWorker: @unchecked Sendable {
             let packet = try Packet()
             while let frame = queue.pop() {
                 if cancellation.isCancelled { throw .cancelled }
-                let picture = scaler.isPassThrough(frame) ? frame : try scaler.scale(frame)
-                if let next, !next.queue.push(try picture.reference()) { throw .cancelled }
-                try encoder.send(picture)
+                try encoder.send(frame)
                 try drain(packet)
             }
             if cancellation.isCancelled { throw .cancelled }
-            next?.queue.finish()
             try encoder.send(nil)
             try drain(packet)
             track = try writer.finish()
@@ -588,7 +589,6 @@ private final class TierWorker: @unchecked Sendable {
             if error.reason != .cancelled { failure = error }
             cancellation.cancel()
             queue.abort()
-            next?.queue.abort()
         }
     }
 

@@ -16,21 +16,9 @@ func lessonlinkBinary() throws -> URL {
     return fallback
 }
 
-/// Runs the CLI; returns exit status, stdout and stderr.
+/// Runs the CLI from the repository root; returns exit status, stdout and stderr.
 func runCLI(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = try lessonlinkBinary()
-    process.arguments = arguments
-    process.currentDirectoryURL = repositoryRoot
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    try runProcess(try lessonlinkBinary(), arguments, in: repositoryRoot)
 }
 
 @Suite("Command line")

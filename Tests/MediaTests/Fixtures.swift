@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Media
 import Testing
 
@@ -97,22 +98,36 @@ actor Fixtures {
     /// Runs a tool and returns its standard output; throws with its stderr when it fails.
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw FixtureError("\(tool) \(arguments.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))")
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments)
+        guard result.status == 0 else {
+            throw FixtureError("\(tool) \(arguments.joined(separator: " ")): \(result.err)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return result.out
     }
+}
+
+/// Runs a program to completion; returns its exit status, stdout and stderr.
+func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    // Read stderr on another thread so neither pipe fills up and blocks the child.
+    let errorData = Mutex(Data())
+    let errorsRead = DispatchSemaphore(value: 0)
+    Thread {
+        errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
+        errorsRead.signal()
+    }.start()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    errorsRead.wait()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: errorData.withLock { $0 }, as: UTF8.self))
 }
 
 struct FixtureError: Error, CustomStringConvertible {

@@ -296,15 +296,9 @@ struct TranscodeTests {
 
 /// PSNR (dB) between two pictures, measured by ffmpeg's psnr filter.
 func psnrOf(_ a: String, _ b: String) throws -> Double {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ffmpeg", "-hide_banner", "-i", a, "-i", b, "-lavfi", "psnr", "-f", "null", "-"]
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let text = try runProcess(
+        URL(fileURLWithPath: "/usr/bin/env"), ["ffmpeg", "-hide_banner", "-i", a, "-i", b, "-lavfi", "psnr", "-f", "null", "-"]
+    ).err
     guard let range = text.range(of: "average:") else { throw FixtureError("no PSNR in: \(text)") }
     let value = text[range.upperBound...].prefix { !$0.isWhitespace }
     return value == "inf" ? .infinity : Double(value) ?? 0

@@ -1,0 +1,44 @@
+import Catalog
+import Foundation
+import Logging
+import Testing
+import Yams
+
+@testable import Server
+
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    /// Every route the router serves is documented, and every documented operation is served.
+    @Test("The document and the router agree")
+    func documentMatchesRoutes() throws {
+        let config = ServerConfig()
+        let database = try AppDatabase.inMemory()
+        let registry = UploadRegistry()
+        let router = buildRouter(
+            database: database, config: config,
+            authenticator: Authenticator(database: database, tokenLifetime: 60, bcryptCost: 4), registry: registry,
+            processor: UploadProcessor(database: database, config: config, registry: registry, logger: Logger(label: "test")),
+            metrics: ServerMetrics())
+        let served = Set(
+            router.routes.map { route -> String in
+                var path = route.path.description
+                if !path.hasPrefix("/") { path = "/" + path }
+                if path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+                // Hummingbird writes parameters as :id, OpenAPI as {id}.
+                path = path.split(separator: "/", omittingEmptySubsequences: false)
+                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+                return "\(route.method.rawValue) \(path)"
+            })
+        let document = try #require(try Yams.load(yaml: String(decoding: PackageResources.openapi_yaml, as: UTF8.self)) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = try #require(document["paths"] as? [String: Any])
+        var documented = Set<String>()
+        for (path, item) in paths {
+            for method in (item as? [String: Any] ?? [:]).keys where ["get", "post", "put", "patch", "delete", "head", "options"].contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        #expect(served.subtracting(documented).isEmpty, "served but not documented: \(served.subtracting(documented).sorted())")
+        #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
+    }
+}

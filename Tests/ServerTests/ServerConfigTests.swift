@@ -1,0 +1,45 @@
+import Foundation
+import Server
+import Testing
+
+@Suite("Configuration")
+struct ServerConfigTests {
+    @Test("The file sets values, the environment overrides it, flags override both")
+    func layering() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("lessonlink-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try """
+            http:
+              host: 0.0.0.0
+              port: 8000
+            storage:
+              root: /srv/lessonlink
+            uploads:
+              quota: 5000
+            """.write(to: file, atomically: true, encoding: .utf8)
+
+        let fromFile = try await ServerConfig.load(file: file.path, environment: [:])
+        #expect(fromFile.host == "0.0.0.0" && fromFile.port == 8000)
+        #expect(fromFile.storageRoot == "/srv/lessonlink")
+        #expect(fromFile.databasePath == "/srv/lessonlink/lessonlink.sqlite", "the database follows storage.root")
+        #expect(fromFile.uploadQuota == 5000)
+        #expect(fromFile.uploadMaxSize == 20 << 30, "unset keys keep their defaults")
+
+        let fromEnvironment = try await ServerConfig.load(file: file.path, environment: ["HTTP_PORT": "9000"])
+        #expect(fromEnvironment.port == 9000 && fromEnvironment.host == "0.0.0.0")
+
+        let fromFlags = try await ServerConfig.load(
+            file: file.path, arguments: ["--http-port", "9090", "--storage-root", "/tmp/x"], environment: ["HTTP_PORT": "9000"])
+        #expect(fromFlags.port == 9090)
+        #expect(fromFlags.storageRoot == "/tmp/x")
+    }
+
+    @Test("The shipped config/lessonlink.yaml reads to the documented defaults")
+    func shipped() async throws {
+        let config = try await ServerConfig.load(file: repositoryRoot.appendingPathComponent("config/lessonlink.yaml").path, environment: [:])
+        #expect(config.host == "127.0.0.1" && config.port == 8080)
+        #expect(config.storageRoot == "storage" && config.databasePath == "storage/lessonlink.sqlite")
+        #expect(config.uploadMaxSize == 21_474_836_480)
+        #expect(config.loginAttempts == 5 && config.bcryptCost == 12)
+    }
+}
