@@ -7,28 +7,35 @@
 #   make release        optimised build (CI builds it too: some compiler bugs only show there)
 #   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
 #   make format / lint  swift-format the sources / check them
-#   make deps           install the Debian packages the build and tests need, if missing
+#   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
 
 SHELL := /bin/bash
 # Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libavfilter-dev libsqlite3-dev ffmpeg
-PYTHON_PACKAGES := tuspy
+# Tests only: a real browser for the web pages, and real clients from PyPI.
+TEST_APT_PACKAGES := chromium chromium-driver
+PYTHON_PACKAGES := tuspy selenium pytest requests
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder format lint deps clean
+.PHONY: serve seed test build release bench-ladder format lint deps test-deps apt-install clean
 
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+	@python3 -c "import tusclient, selenium, pytest, requests" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# A real tus client for the upload tests.
-	@python3 -c "import tusclient" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 serve: deps
 	swift build -c release --product lessonlink
@@ -44,9 +51,10 @@ build: deps
 release: deps
 	swift build -c release
 
-test: deps
+test: test-deps
 	swift build --build-tests
 	swift test
+	python3 -m pytest -q -p no:cacheprovider Tests/browser
 
 bench-ladder: deps
 	scripts/bench-ladder

@@ -77,7 +77,11 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.embedInCode("Resources/openapi.yaml")],
+            resources: [
+                .embedInCode("Resources/openapi.yaml"),
+                .embedInCode("Resources/web/app.js"),
+                .embedInCode("Resources/web/style.css"),
+            ],
             swiftSettings: exposing
         ),
         .executableTarget(

@@ -50,6 +50,7 @@ func buildRouter(
             status: .ok, headers: [.contentType: "application/yaml"],
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
     }
+    router.addRoutes(WebController().endpoints)
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)

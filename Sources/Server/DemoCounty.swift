@@ -113,6 +113,51 @@ public struct DemoCounty: Decodable, Sendable {
         }
     }
 
+    /// Adds `count` synthetic recordings spread over the county's schools, teachers and lessons
+    /// (four teachers per school are created for them), for catalog benchmarks.
+    public func seedRecordings(_ count: Int, into database: AppDatabase, passwordHash: String) async throws -> Int {
+        let (teachers, lessons) = try await database.writer.write { db -> ([Person], [TextbookLesson]) in
+            for school in try School.fetchAll(db) {
+                for number in 1...4 {
+                    let username = "t\(school.id!)-\(number)"
+                    guard try Person.filter(Person.Columns.username == username).fetchCount(db) == 0 else { continue }
+                    var person = Person(
+                        username: username, displayName: "\(Self.surnames[(Int(school.id!) * 4 + number) % Self.surnames.count])老师",
+                        role: .teacher, districtId: school.districtId, schoolId: school.id, passwordHash: passwordHash)
+                    try person.insert(db)
+                }
+            }
+            return (try Person.filter(Person.Columns.role == Person.Role.teacher.rawValue).fetchAll(db), try TextbookLesson.fetchAll(db))
+        }
+        guard !teachers.isEmpty, !lessons.isEmpty else { return 0 }
+        let start = Date(timeIntervalSince1970: 1_788_000_000)
+        var generator = SplitMix(seed: 2026)
+        var made = 0
+        while made < count {
+            let batch = min(5000, count - made)
+            // The generator's state goes into each batch's transaction and comes back out.
+            generator = try await database.writer.write { [made, generator] db in
+                var generator = generator
+                for index in made..<(made + batch) {
+                    let teacher = teachers[Int(generator.next() % UInt64(teachers.count))]
+                    let lesson = lessons[Int(generator.next() % UInt64(lessons.count))]
+                    let roll = generator.next() % 100
+                    var recording = Recording(
+                        title: "\(lesson.title) 第\(index % 3 + 1)课时", description: "\(teacher.displayName)执教的\(lesson.unit)课例，第\(index)号。",
+                        teacherId: teacher.id!, schoolId: teacher.schoolId!, lessonId: lesson.id,
+                        recordedOn: nil, state: roll < 90 ? .ready : roll < 95 ? .failed : .queued,
+                        createdAt: start.addingTimeInterval(Double(index) * 60))
+                    try RecordingStore.insert(&recording, db)
+                }
+                return generator
+            }
+            made += batch
+        }
+        return made
+    }
+
+    static let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗"]
+
     @discardableResult
     private func school(_ name: String, kind: School.Kind, district: Int64, _ db: Database) throws -> School {
         if let found = try School.filter(School.Columns.name == name).fetchOne(db) { return found }
@@ -125,5 +170,19 @@ public struct DemoCounty: Decodable, Sendable {
         guard try Classroom.filter(Column("schoolId") == school && Column("name") == name).fetchCount(db) == 0 else { return }
         var room = Classroom(schoolId: school, name: name, isRecording: recording)
         try room.insert(db)
+    }
+}
+
+/// A small deterministic generator, so every benchmark run seeds the same catalog.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -48,6 +48,9 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The county file.")
     var file = "config/demo-county.yaml"
 
+    @Option(name: .long, help: "Also add this many synthetic recordings (for benchmarks).")
+    var recordings = 0
+
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
@@ -61,6 +64,10 @@ struct SeedCommand: AsyncParsableCommand {
             "\(counts.districts) districts, \(counts.schools) schools, \(counts.recordingClassrooms) recording classrooms, "
                 + "\(counts.volumes) textbook volumes (\(counts.lessons) lessons), \(counts.accounts) accounts")
         print("demo accounts use the password '\(DemoCounty.password)'")
+        if recordings > 0 {
+            let made = try await county.seedRecordings(recordings, into: database, passwordHash: hash)
+            print("added \(made) recordings")
+        }
     }
 }
 

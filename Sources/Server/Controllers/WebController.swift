@@ -1,0 +1,93 @@
+import Hummingbird
+
+/// The web pages: server-rendered shells (login, catalog search, upload, recording detail) whose
+/// plain JavaScript (`/assets/app.js`, no build step) talks to the same JSON API as every other
+/// client, signed in by the session cookie.
+struct WebController {
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("", use: { _, _ in Self.page("课例库", "catalog", Self.catalog) })
+        routes.get("login", use: { _, _ in Self.page("登录", "login", Self.login, chrome: false) })
+        routes.get("upload", use: { _, _ in Self.page("上传课例", "upload", Self.upload) })
+        routes.get("recordings/:id", use: { _, _ in Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#) })
+        routes.get("assets/app.js", use: { _, _ in Self.asset(PackageResources.app_js, type: "text/javascript; charset=utf-8") })
+        routes.get("assets/style.css", use: { _, _ in Self.asset(PackageResources.style_css, type: "text/css; charset=utf-8") })
+        return routes
+    }
+
+    static func page(_ title: String, _ name: String, _ body: String, chrome: Bool = true) -> Response {
+        let header =
+            chrome
+            ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a><a href="/upload">上传</a><span class="who"></span></header>"#
+            : #"<header><strong>LessonLink</strong></header>"#
+        let html = """
+            <!doctype html>
+            <html lang="zh-CN">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(title) · LessonLink</title>
+            <link rel="stylesheet" href="/assets/style.css">
+            <script src="/assets/app.js" defer></script>
+            </head>
+            <body data-page="\(name)">
+            \(header)
+            <main>
+            <p id="error" class="error"></p>
+            \(body)
+            </main>
+            </body>
+            </html>
+            """
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func asset(_ bytes: [UInt8], type: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static let login = """
+        <form class="panel" id="login">
+          <h1>登录</h1>
+          <label for="username">用户名</label><input type="text" id="username" name="username" autocomplete="username" required>
+          <label for="password">密码</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+          <p><button type="submit">登录</button></p>
+          <p id="message" class="error"></p>
+        </form>
+        """
+
+    static let catalog = """
+        <form class="panel filters" id="search">
+          <div><label for="q">搜索（课题、教师、学校、教材）</label><input type="search" id="q" name="q" placeholder="例如：秋天的雨"></div>
+          <div><label for="subject">学科</label><select id="subject" name="subject"><option value="">全部</option></select></div>
+          <div><label for="grade">年级</label><select id="grade" name="grade"><option value="">全部</option></select></div>
+          <div><label for="sort">排序</label><select id="sort" name="sort"><option value="newest">最新</option><option value="oldest">最早</option><option value="title">课题</option></select></div>
+          <div><button type="submit">搜索</button></div>
+        </form>
+        <ul class="results" id="results"></ul>
+        <p><button type="button" class="secondary" id="more" hidden>更多</button></p>
+        """
+
+    static let upload = """
+        <form class="panel" id="upload">
+          <h1>上传课例</h1>
+          <label for="file">录像文件</label><input type="file" id="file" name="file" accept="video/*,audio/*" required>
+          <label for="title">课题</label><input type="text" id="title" name="title" maxlength="200">
+          <label for="volume">教材</label><select id="volume" name="volume"><option value="">（不指定）</option></select>
+          <label for="lesson">课</label><select id="lesson" name="lesson"><option value="">（不指定）</option></select>
+          <label for="recordedOn">上课日期</label><input type="date" id="recordedOn" name="recordedOn">
+          <label for="description">说明</label><textarea id="description" name="description" rows="3"></textarea>
+          <p><button type="submit">开始上传</button> <button type="button" class="secondary" id="pause" hidden>暂停</button></p>
+          <progress id="progress" value="0" max="1"></progress> <span id="percent"></span>
+          <p id="status" class="muted"></p>
+        </form>
+        """
+}

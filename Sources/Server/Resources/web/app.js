@@ -1,0 +1,329 @@
+// LessonLink web pages: plain JavaScript over the JSON API (/api/v1), signed in by the
+// HttpOnly session cookie that POST /api/v1/sessions sets.
+"use strict";
+
+const api = {
+  async request(method, path, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    if (response.status === 401 && !location.pathname.startsWith("/login")) {
+      location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      throw new Error("not signed in");
+    }
+    if (!response.ok) throw await api.error(response);
+    return response.status === 204 ? null : response.json();
+  },
+  async error(response) {
+    try {
+      const body = await response.json();
+      const error = new Error(body.error.message);
+      error.code = body.error.code;
+      error.status = response.status;
+      return error;
+    } catch {
+      const error = new Error("HTTP " + response.status);
+      error.status = response.status;
+      return error;
+    }
+  },
+  get: (path) => api.request("GET", path),
+};
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  return node;
+}
+
+const stateNames = { uploading: "上传中", queued: "排队转码", processing: "转码中", ready: "可播放", failed: "失败" };
+
+async function showSignedIn() {
+  const who = document.querySelector("header .who");
+  if (!who) return;
+  try {
+    const me = await api.get("/api/v1/me");
+    who.textContent = me.displayName + " · ";
+    who.append(el("a", { href: "#", onclick: async (event) => {
+      event.preventDefault();
+      await api.request("DELETE", "/api/v1/sessions/current");
+      location.href = "/login";
+    } }, "退出"));
+  } catch { /* redirected to /login */ }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tus 1.0.0 client (https://tus.io/protocols/resumable-upload): creation, then PATCH in chunks
+// from the server's offset. A dropped connection is retried with back-off from the offset HEAD
+// reports; the upload URL is kept in localStorage so a reload or a new day resumes, too.
+
+class TusUpload {
+  constructor(file, metadata, { chunkSize = 8 << 20, onProgress = () => {}, onStatus = () => {} } = {}) {
+    this.file = file;
+    this.metadata = metadata;
+    this.chunkSize = chunkSize;
+    this.onProgress = onProgress;
+    this.onStatus = onStatus;
+    this.paused = false;
+    this.request = null;
+    this.key = "tus:" + [file.name, file.size, file.lastModified].join(":");
+  }
+
+  static encodeMetadata(metadata) {
+    return Object.entries(metadata)
+      .filter(([, value]) => value !== undefined && value !== "")
+      .map(([key, value]) => key + " " + btoa(String.fromCharCode(...new TextEncoder().encode(String(value)))))
+      .join(",");
+  }
+
+  async start() {
+    this.paused = false;
+    this.url = localStorage.getItem(this.key);
+    let offset = this.url ? await this.serverOffset() : null;
+    if (offset === null) {
+      const response = await fetch("/api/v1/uploads", {
+        method: "POST",
+        headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(this.file.size),
+                   "Upload-Metadata": TusUpload.encodeMetadata(this.metadata) },
+      });
+      if (response.status !== 201) throw await api.error(response);
+      this.url = response.headers.get("Location");
+      localStorage.setItem(this.key, this.url);
+      offset = 0;
+    }
+    let delay = 1000;
+    while (offset < this.file.size) {
+      if (this.paused) return "paused";
+      try {
+        offset = await this.patch(offset);
+        delay = 1000;
+      } catch (error) {
+        if (this.paused) return "paused";
+        if (error.status && error.status !== 409 && error.status < 500) throw error; // the server said no
+        // The link dropped (or the server restarted): wait, ask where to resume, go on.
+        this.onStatus("连接中断，" + Math.round(delay / 1000) + " 秒后自动续传…");
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 30000);
+        const resumed = await this.serverOffset().catch(() => null);
+        if (resumed !== null) offset = resumed;
+      }
+    }
+    localStorage.removeItem(this.key);
+    this.onProgress(this.file.size, this.file.size);
+    return "done";
+  }
+
+  pause() {
+    this.paused = true;
+    if (this.request) this.request.abort();
+  }
+
+  async serverOffset() {
+    const response = await fetch(this.url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } });
+    if (response.status === 404 || response.status === 410) {
+      localStorage.removeItem(this.key);
+      return null;
+    }
+    if (!response.ok) throw new Error("HEAD " + response.status);
+    return parseInt(response.headers.get("Upload-Offset"), 10);
+  }
+
+  // One PATCH with upload progress (XMLHttpRequest reports it; fetch does not).
+  patch(offset) {
+    return new Promise((resolve, reject) => {
+      const chunk = this.file.slice(offset, offset + this.chunkSize);
+      const request = new XMLHttpRequest();
+      this.request = request;
+      request.open("PATCH", this.url);
+      request.setRequestHeader("Tus-Resumable", "1.0.0");
+      request.setRequestHeader("Upload-Offset", String(offset));
+      request.setRequestHeader("Content-Type", "application/offset+octet-stream");
+      request.upload.onprogress = (event) => this.onProgress(offset + event.loaded, this.file.size);
+      request.onload = () => {
+        if (request.status === 204) {
+          this.onStatus("");
+          resolve(parseInt(request.getResponseHeader("Upload-Offset"), 10));
+        } else {
+          let message = "HTTP " + request.status;
+          try { message = JSON.parse(request.responseText).error.message; } catch { /* keep the status */ }
+          const error = new Error(message);
+          error.status = request.status;
+          reject(error);
+        }
+      };
+      request.onerror = () => reject(new Error("network"));
+      request.onabort = () => reject(new Error("aborted"));
+      request.send(chunk);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+const pages = {
+  async login() {
+    const form = document.querySelector("#login");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const message = document.querySelector("#message");
+      message.textContent = "";
+      try {
+        await api.request("POST", "/api/v1/sessions", { username: form.username.value, password: form.password.value });
+        const next = new URLSearchParams(location.search).get("next");
+        location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+      } catch (error) {
+        message.textContent = error.message;
+      }
+    });
+  },
+
+  async catalog() {
+    await showSignedIn();
+    const form = document.querySelector("#search");
+    const list = document.querySelector("#results");
+    const more = document.querySelector("#more");
+    const volumes = await api.get("/api/v1/textbook-volumes");
+    const subjects = [...new Set(volumes.items.map((v) => v.subject))];
+    for (const subject of subjects) form.subject.append(el("option", { value: subject }, subject));
+    for (const grade of [...new Set(volumes.items.map((v) => v.grade))].sort((a, b) => a - b)) {
+      form.grade.append(el("option", { value: grade }, grade + " 年级"));
+    }
+    let cursor = null;
+    async function load(append) {
+      const query = new URLSearchParams();
+      for (const name of ["q", "subject", "grade", "sort"]) if (form[name].value) query.set(name, form[name].value);
+      if (append && cursor) query.set("cursor", cursor);
+      const page = await api.get("/api/v1/recordings?" + query);
+      if (!append) list.replaceChildren();
+      for (const item of page.items) {
+        list.append(el("li", {},
+          el("a", { href: "/recordings/" + item.id }, item.title), " ",
+          el("span", { class: "state " + item.state }, stateNames[item.state] || item.state),
+          el("div", { class: "meta" }, [item.teacher.name, item.school.name, item.textbook ? item.textbook.volume + " · " + item.textbook.lesson : ""].filter(Boolean).join(" · "))));
+      }
+      if (!append && page.items.length === 0) list.append(el("li", { class: "muted" }, "没有找到课例"));
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+    }
+    form.addEventListener("submit", (event) => { event.preventDefault(); load(false).catch(showError); });
+    more.addEventListener("click", () => load(true).catch(showError));
+    await load(false);
+  },
+
+  async upload() {
+    await showSignedIn();
+    const form = document.querySelector("#upload");
+    const volumes = await api.get("/api/v1/textbook-volumes");
+    for (const volume of volumes.items) form.volume.append(el("option", { value: volume.id }, volume.title));
+    form.volume.addEventListener("change", async () => {
+      form.lesson.replaceChildren(el("option", { value: "" }, "（不指定）"));
+      if (!form.volume.value) return;
+      const detail = await api.get("/api/v1/textbook-volumes/" + form.volume.value);
+      for (const lesson of detail.lessons) form.lesson.append(el("option", { value: lesson.id }, lesson.unit + " · " + lesson.title));
+    });
+    const bar = document.querySelector("#progress");
+    const status = document.querySelector("#status");
+    const pause = document.querySelector("#pause");
+    let upload = null;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = form.file.files[0];
+      if (!file) return;
+      upload = new TusUpload(file, {
+        // form.title would be the form's own title attribute, not the input named "title".
+        filename: file.name, title: document.getElementById("title").value || file.name, description: form.description.value,
+        lesson: form.lesson.value, recordedOn: form.recordedOn.value,
+      }, {
+        onProgress: (sent, total) => {
+          bar.max = total;
+          bar.value = sent;
+          document.querySelector("#percent").textContent = Math.floor((sent / total) * 100) + "%";
+        },
+        onStatus: (text) => { status.textContent = text; },
+      });
+      form.querySelector("button[type=submit]").disabled = true;
+      pause.hidden = false;
+      pause.textContent = "暂停";
+      await run();
+    });
+    async function run() {
+      try {
+        const result = await upload.start();
+        if (result === "done") {
+          status.textContent = "上传完成，正在处理。";
+          pause.hidden = true;
+          form.querySelector("button[type=submit]").disabled = false;
+        }
+      } catch (error) {
+        status.textContent = error.message;
+        status.className = "error";
+        pause.hidden = true;
+        form.querySelector("button[type=submit]").disabled = false;
+      }
+    }
+    pause.addEventListener("click", () => {
+      if (!upload) return;
+      if (upload.paused) {
+        pause.textContent = "暂停";
+        status.textContent = "";
+        run();
+      } else {
+        upload.pause();
+        pause.textContent = "继续";
+        status.textContent = "已暂停";
+      }
+    });
+  },
+
+  async recording() {
+    await showSignedIn();
+    const id = location.pathname.split("/").pop();
+    const box = document.querySelector("#recording");
+    async function show() {
+      const item = await api.get("/api/v1/recordings/" + encodeURIComponent(id));
+      document.title = item.title + " · LessonLink";
+      box.replaceChildren(
+        el("h1", {}, item.title),
+        el("p", {}, el("span", { class: "state " + item.state, id: "state" }, stateNames[item.state] || item.state)),
+        item.failure ? el("p", { class: "error", id: "failure" }, item.failure) : "",
+        el("dl", { class: "facts" },
+          el("dt", {}, "教师"), el("dd", {}, item.teacher.name),
+          el("dt", {}, "学校"), el("dd", {}, item.school.name),
+          el("dt", {}, "教材"), el("dd", {}, item.textbook ? item.textbook.volume + " · " + item.textbook.lesson : "—"),
+          el("dt", {}, "上课日期"), el("dd", {}, item.recordedOn || "—"),
+          el("dt", {}, "时长"), el("dd", {}, item.duration ? Math.round(item.duration) + " 秒" : "—"),
+          el("dt", {}, "文件"), el("dd", {}, item.sourceSize ? (item.sourceSize / 1048576).toFixed(1) + " MB" : "—")),
+        el("p", {}, item.description || ""));
+      return item.state;
+    }
+    try {
+      let state = await show();
+      // Until the lesson is ready, follow its progress.
+      while (state === "uploading" || state === "queued" || state === "processing") {
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        state = await show();
+      }
+    } catch (error) {
+      box.replaceChildren(el("p", { class: "error" }, error.status === 404 ? "没有这个课例，或您无权查看。" : error.message));
+    }
+  },
+};
+
+function showError(error) {
+  const box = document.querySelector("#error");
+  if (box) box.textContent = error.message;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = document.body.dataset.page;
+  if (pages[page]) pages[page]().catch(showError);
+});

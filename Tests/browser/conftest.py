@@ -1,0 +1,79 @@
+"""Browser tests: the real server (`lessonlink serve`) on a loopback port with the demo county,
+driven through Debian's Chromium by selenium."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = ROOT / ".build" / "debug" / "lessonlink"
+FAST = ["--auth-bcrypt-cost", "4"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server():
+    storage = Path(tempfile.mkdtemp(prefix="lessonlink-browser-"))
+    port = free_port()
+    common = ["--storage-root", str(storage)] + FAST
+    subprocess.run([str(BINARY), "seed", "--demo", *common], cwd=ROOT, check=True, capture_output=True)
+    process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(port), *common], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if requests.get(base + "/healthz", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        raise RuntimeError("the server did not start: " + process.stdout.read().decode())
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.fixture()
+def browser():
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+        options.add_argument(argument)
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def sign_in(browser, server, username="teacher", password="demo-password"):
+    browser.get(server + "/login")
+    browser.find_element("name", "username").send_keys(username)
+    browser.find_element("name", "password").send_keys(password)
+    browser.find_element("css selector", "#login button").click()
+
+
+def api_token(server, username="teacher"):
+    response = requests.post(server + "/api/v1/sessions", json={"username": username, "password": "demo-password"})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+def make_clip(path: Path, seconds=2):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x240:rate=25:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
