@@ -114,7 +114,6 @@ struct UploadsController {
         var headers = Self.tusHeaders
         headers[.location] = "/api/v1/uploads/\(id)"
         headers[.uploadExpires] = Self.httpDate(upload.expiresAt)
-        var status = HTTPResponse.Status.created
         // creation-with-upload: the first chunk may come with the POST.
         if request.headers[.contentType] == "application/offset+octet-stream" {
             let result = try await receive(request, context: context, uploadId: id, expectedOffset: 0)
@@ -122,8 +121,7 @@ struct UploadsController {
         } else if length == 0 {
             try await complete(id)
         }
-        status = .created
-        return Response(status: status, headers: headers)
+        return Response(status: .created, headers: headers)
     }
 
     // MARK: - Core
