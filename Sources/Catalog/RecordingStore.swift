@@ -103,6 +103,14 @@ public struct RecordingStore: Sendable {
         try db.execute(sql: "DELETE FROM recordingSearch WHERE rowid = ?", arguments: [id])
     }
 
+    /// Rebuilds the whole search index (after a migration changes its shape).
+    static func reindexAll(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM recordingSearch")
+        for id in try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE deletedAt IS NULL") {
+            try reindex(id, db)
+        }
+    }
+
     /// Rebuilds the search row of one recording from its title, description, teacher, school and textbook.
     public static func reindex(_ id: Int64, _ db: Database) throws {
         guard
@@ -128,25 +136,30 @@ public struct RecordingStore: Sendable {
             textbook = [edition, subject, TextbookVolume.gradeName(grade), volume, unit, lesson].joined(separator: " ")
         }
         try db.execute(
-            sql: "INSERT INTO recordingSearch(rowid, title, description, teacher, school, textbook) VALUES (?, ?, ?, ?, ?, ?)",
+            sql: """
+                INSERT INTO recordingSearch(rowid, title, description, teacher, school, textbook, facets)
+                SELECT ?, ?, ?, ?, ?, ?, facets FROM recordingFacets WHERE recordingId = ?
+                """,
             arguments: [
                 id, SearchText.index(row["title"]), SearchText.index(row["description"]),
-                SearchText.index(row["teacher"]), SearchText.index(row["school"]), SearchText.index(textbook),
+                SearchText.index(row["teacher"]), SearchText.index(row["school"]), SearchText.index(textbook), id,
             ])
     }
 
     // MARK: Reading
 
-    static let selectSummary = """
+    static func selectSummary(from: String = "recording r") -> String {
+        """
         SELECT r.*, p.displayName AS teacherName, s.name AS schoolName, s.districtId AS districtId,
                v.id AS volumeId, v.subject AS subject, v.grade AS grade, v.edition AS edition, v.volume AS volume,
                l.title AS lessonTitle
-        FROM recording r
+        FROM \(from)
         JOIN person p ON p.id = r.teacherId
         JOIN school s ON s.id = r.schoolId
         LEFT JOIN textbookLesson l ON l.id = r.lessonId
         LEFT JOIN textbookVolume v ON v.id = l.volumeId
         """
+    }
 
     /// One recording the viewer may see, or nil (absent, deleted or not visible: the caller
     /// answers 404 alike, so existence does not leak).
@@ -154,56 +167,64 @@ public struct RecordingStore: Sendable {
         try await database.writer.read { db in
             let visibility = viewer.visibility
             let row = try Row.fetchOne(
-                db, sql: "\(Self.selectSummary) WHERE r.id = ? AND r.deletedAt IS NULL AND \(visibility.sql)",
+                db, sql: "\(Self.selectSummary()) WHERE r.id = ? AND r.deletedAt IS NULL AND \(visibility.sql)",
                 arguments: StatementArguments([id] + visibility.arguments))
             return try row.map(Self.summary)
         }
     }
 
     /// A page of the catalog.
+    ///
+    /// Search and filters become one FTS5 expression (text terms over the text columns, filters as
+    /// facet tokens) and the query walks its matches newest first, stopping after a page; only
+    /// the unfiltered listing and title order read the recording table's own order.
+    /// "Newest" is id order: AUTOINCREMENT ids follow creation.
     public func list(_ query: RecordingQuery, viewer: Viewer) async throws -> RecordingPage {
-        var conditions = ["r.deletedAt IS NULL"]
-        var arguments: [any DatabaseValueConvertible] = []
-        let visibility = viewer.visibility
-        conditions.append(visibility.sql)
-        arguments += visibility.arguments
+        var match: [String] = []
         if let text = query.text, !text.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let match = SearchText.matchExpression(text) else {
+            guard let expression = SearchText.matchExpression(text) else {
                 return RecordingPage(items: [], nextCursor: nil)
             }
-            conditions.append("r.id IN (SELECT rowid FROM recordingSearch WHERE recordingSearch MATCH ?)")
-            arguments.append(match)
+            match.append("{title description teacher school textbook} : (\(expression))")
         }
-        func filter(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
-            if let value {
-                conditions.append(sql)
-                arguments.append(value)
-            }
-        }
-        filter("v.subject = ?", query.subject)
-        filter("v.grade = ?", query.grade)
-        filter("v.id = ?", query.volumeId)
-        filter("s.districtId = ?", query.districtId)
-        filter("r.schoolId = ?", query.schoolId)
-        filter("r.teacherId = ?", query.teacherId)
-        filter("r.state = ?", query.state?.rawValue)
+        match += Facet.tokens(for: query).map { "facets : \"\($0)\"" }
 
-        let (key, order) =
-            switch query.sort {
-            case .newest: ("r.createdAt", "DESC")
-            case .oldest: ("r.createdAt", "ASC")
-            case .title: ("r.title", "ASC")
-            }
+        let visibility = viewer.visibility
+        var conditions = ["r.deletedAt IS NULL", visibility.sql]
+        var arguments: [any DatabaseValueConvertible] = visibility.arguments
+        var from = "recording r"
+        var idColumn = "r.id"
+        if !match.isEmpty {
+            from = "recordingSearch f JOIN recording r ON r.id = f.rowid"
+            // Ordering and paging on the index's own rowid lets FTS5 walk its posting lists in order.
+            idColumn = "f.rowid"
+            conditions.append("recordingSearch MATCH ?")
+            arguments.append(match.joined(separator: " AND "))
+        }
+        let descending = query.sort == .newest
+        let comparison = descending ? "<" : ">"
+        let direction = descending ? "DESC" : "ASC"
+        let order: String
+        switch query.sort {
+        case .newest, .oldest: order = "\(idColumn) \(direction)"
+        case .title: order = "r.title ASC, r.id ASC"
+        }
         if let cursor = query.cursor {
             let position = try Cursor.decode(cursor)
-            conditions.append("(\(key), r.id) \(order == "DESC" ? "<" : ">") (?, ?)")
-            arguments += [position.key, position.id]
+            if query.sort == .title {
+                guard let title = position.key else { throw CatalogError.invalidCursor }
+                conditions.append("(r.title, r.id) > (?, ?)")
+                arguments += [title, position.id]
+            } else {
+                conditions.append("\(idColumn) \(comparison) ?")
+                arguments.append(position.id)
+            }
         }
         let limit = min(max(query.limit, 1), 100)
         let sql = """
-            \(Self.selectSummary)
+            \(Self.selectSummary(from: from))
             WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY \(key) \(order), r.id \(order)
+            ORDER BY \(order)
             LIMIT \(limit + 1)
             """
         let statementArguments = StatementArguments(arguments.map { $0.databaseValue })
@@ -213,10 +234,30 @@ public struct RecordingStore: Sendable {
             if rows.count > limit {
                 rows.removeLast()
                 let last = rows[rows.count - 1]
-                let sortValue: String = query.sort == .title ? last["title"] : last["createdAt"]
-                next = Cursor(key: sortValue, id: last["id"]).encoded
+                next = Cursor(key: query.sort == .title ? last["title"] : nil, id: last["id"]).encoded
             }
             return RecordingPage(items: try rows.map(Self.summary), nextCursor: next)
+        }
+    }
+
+    /// Filter tokens as the `recordingFacets` view writes them into the search index.
+    enum Facet {
+        static func tokens(for query: RecordingQuery) -> [String] {
+            var tokens: [String] = []
+            if let state = query.state { tokens.append("state\(state.rawValue)") }
+            if let id = query.schoolId { tokens.append("school\(id)") }
+            if let id = query.districtId { tokens.append("district\(id)") }
+            if let id = query.teacherId { tokens.append("teacher\(id)") }
+            if let id = query.volumeId { tokens.append("volume\(id)") }
+            if let grade = query.grade { tokens.append("grade\(grade)") }
+            if let subject = query.subject { tokens.append("subject" + subject.utf8.map { hexDigits($0) }.joined()) }
+            return tokens
+        }
+
+        /// SQLite's `hex()`: two upper-case digits per UTF-8 byte.
+        private static func hexDigits(_ byte: UInt8) -> String {
+            let digits = Array("0123456789ABCDEF")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
         }
     }
 
@@ -242,7 +283,8 @@ public struct RecordingStore: Sendable {
 
     /// Where a page ended: the sort key and id of its last row, opaque to clients.
     struct Cursor: Codable {
-        var key: String
+        /// The title, in title order; id order needs only the id.
+        var key: String?
         var id: Int64
 
         var encoded: String {

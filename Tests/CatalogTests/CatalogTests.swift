@@ -1,4 +1,4 @@
-import Catalog
+@testable import Catalog
 import Foundation
 import GRDB
 import Testing
@@ -168,6 +168,70 @@ struct CatalogTests {
         var bad = RecordingQuery()
         bad.cursor = "not-a-cursor"
         await #expect(throws: CatalogError.invalidCursor) { try await store.list(bad, viewer: Viewer(county.teacher)) }
+    }
+
+    @Test("Search with filters pages through every match once, in each order")
+    func searchPages() async throws {
+        let county = try CatalogFixture()
+        for index in 0..<30 {
+            try county.add(String(format: "秋天的雨 %02d", index), by: index % 3 == 0 ? county.otherTeacher : county.teacher,
+                           lesson: index % 2 == 0 ? "秋天的雨" : nil)
+        }
+        try county.add("去年的树", by: county.teacher, lesson: "去年的树")
+        let store = RecordingStore(database: county.database)
+        let expected = (0..<30).filter { $0 % 2 == 0 && $0 % 3 != 0 }.map { String(format: "秋天的雨 %02d", $0) }
+        for sort in RecordingQuery.Sort.allCases {
+            var query = RecordingQuery()
+            query.text = "秋天"
+            query.teacherId = county.teacher.id
+            query.subject = "语文"
+            query.limit = 3
+            query.sort = sort
+            var seen: [String] = []
+            repeat {
+                let page = try await store.list(query, viewer: Viewer(county.screen))
+                seen += page.items.map(\.title)
+                query.cursor = page.nextCursor
+            } while query.cursor != nil
+            #expect(seen == (sort == .newest ? expected.reversed() : expected), "\(sort)")
+        }
+    }
+
+    @Test("A state change made anywhere is filterable at once")
+    func stateFacet() async throws {
+        let county = try CatalogFixture()
+        let id = try county.add("秋天的雨", by: county.teacher, state: .queued)
+        #expect(try await county.search("秋天", as: county.teacher) { $0.state = .queued } == ["秋天的雨"])
+        // A plain SQL update, as a worker would make, keeps the index in step.
+        try await county.database.writer.write { db in
+            try db.execute(sql: "UPDATE recording SET state = 'ready' WHERE id = ?", arguments: [id])
+        }
+        #expect(try await county.search("秋天", as: county.teacher) { $0.state = .queued }.isEmpty)
+        #expect(try await county.search(nil, as: county.screen) { $0.state = .ready } == ["秋天的雨"])
+        #expect(try await county.search(nil, as: county.screen) { $0.schoolId = county.teacher.schoolId } == ["秋天的雨"])
+        #expect(try await county.search(nil, as: county.screen) { $0.districtId = county.coordinator.districtId } == ["秋天的雨"])
+    }
+
+    @Test("The search-facets migration indexes recordings made before it")
+    func facetsMigration() async throws {
+        let queue = try DatabaseQueue()
+        try AppDatabase.migrator.migrate(queue, upTo: "v1 catalog, accounts, uploads")
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO district(id, name) VALUES (1, '城关学区');
+                INSERT INTO school(id, districtId, name, kind) VALUES (1, 1, '城关小学', 'lead');
+                INSERT INTO person(id, username, displayName, passwordHash, role, schoolId, districtId, createdAt)
+                    VALUES (1, 'wang', '王丽', 'x', 'teacher', 1, 1, '2026-01-01');
+                INSERT INTO recording(id, title, teacherId, schoolId, state, createdAt, updatedAt)
+                    VALUES (1, '秋天的雨', 1, 1, 'ready', '2026-01-01', '2026-01-01');
+                """)
+        }
+        let database = try AppDatabase(queue)
+        let viewer = Viewer(personId: 1, role: .teacher, schoolId: 1)
+        var query = RecordingQuery()
+        query.text = "秋天"
+        query.schoolId = 1
+        #expect(try await RecordingStore(database: database).list(query, viewer: viewer).items.map(\.id) == [1])
     }
 
     @Test("A deleted recording leaves listings and search at once")

@@ -293,7 +293,7 @@ struct UploadsController {
             try db.execute(sql: "UPDATE upload SET completedAt = ? WHERE id = ? AND completedAt IS NULL", arguments: [Date(), id])
         }
         // Hashing is already done and probing happens in the background: the last PATCH returns now.
-        await processor.enqueue(id)
+        processor.enqueue(id)
     }
 
     private func runningHash(_ id: String, _ upload: Upload) async throws -> SHA256 {
