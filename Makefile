@@ -54,7 +54,7 @@ release: deps
 test: test-deps
 	swift build --build-tests
 	swift test
-	python3 -m pytest -q -p no:cacheprovider Tests/browser
+	python3 -m pytest -q -p no:cacheprovider Tests/system
 
 bench-ladder: deps
 	scripts/bench-ladder

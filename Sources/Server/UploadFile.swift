@@ -14,10 +14,19 @@ final class UploadFile: @unchecked Sendable {
     private var pending = ByteBuffer()
     static let batch = 1 << 20
 
+    /// Opens the file to continue at `offset`, the last acknowledged one. Bytes past it (a request
+    /// cut short by a crash, never acknowledged) are dropped, so the file always holds exactly the
+    /// acknowledged prefix before new bytes arrive.
     init(path: String, offset: Int64) throws {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
         if descriptor < 0 { throw UploadFileError.io(errno, "opening") }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, Int64(status.st_size) > offset, ftruncate(descriptor, off_t(offset)) != 0 {
+            let code = errno
+            close(descriptor)
+            throw UploadFileError.io(code, "truncating")
+        }
         position = offset
     }
 

@@ -148,7 +148,7 @@ struct Sweeper: Service {
     }
 
     func sweep(now: Date = Date()) async throws {
-        let expired = try await database.writer.write { db -> [Upload] in
+        let (expired, abandoned, deleted) = try await database.writer.write { db in
             let expired = try Upload.filter(Upload.Columns.completedAt == nil && Upload.Columns.expiresAt < now).fetchAll(db)
             for upload in expired {
                 if let recordingId = upload.recordingId, var recording = try Recording.fetchOne(db, key: recordingId) {
@@ -158,12 +158,40 @@ struct Sweeper: Service {
                 }
                 try upload.delete(db)
             }
+            // Unfinished uploads of recordings deleted meanwhile: nothing will ever use their bytes.
+            let abandoned = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT u.id FROM upload u JOIN recording r ON r.id = u.recordingId
+                    WHERE u.completedAt IS NULL AND r.deletedAt IS NOT NULL
+                    """)
+            try Upload.deleteAll(db, keys: abandoned)
+            // Deleted recordings still holding files; the row itself stays (orders and packs may
+            // name it), without its files.
+            let deleted = try Int64.fetchAll(
+                db, sql: "SELECT id FROM recording WHERE deletedAt IS NOT NULL AND sourcePath IS NOT NULL")
             try AuthSession.filter(AuthSession.Columns.expiresAt < now).deleteAll(db)
-            return expired
+            return (expired.map(\.id), abandoned, deleted)
         }
-        for upload in expired {
-            try? FileManager.default.removeItem(atPath: "\(config.uploadsDirectory)/\(upload.id).part")
+        for id in expired + abandoned {
+            try? FileManager.default.removeItem(atPath: "\(config.uploadsDirectory)/\(id).part")
         }
-        if !expired.isEmpty { logger.info("swept expired uploads", metadata: ["count": "\(expired.count)"]) }
+        var purged = 0
+        for id in deleted {
+            let directory = "\(config.sourcesDirectory)/\(id)"
+            do {
+                if FileManager.default.fileExists(atPath: directory) { try FileManager.default.removeItem(atPath: directory) }
+                try await database.writer.write { db in
+                    try db.execute(sql: "UPDATE recording SET sourcePath = NULL WHERE id = ?", arguments: [id])
+                }
+                purged += 1
+            } catch {
+                logger.error("could not remove a deleted recording's files", metadata: ["recording": "\(id)", "error": "\(error)"])
+            }
+        }
+        if !expired.isEmpty || !abandoned.isEmpty || purged > 0 {
+            logger.info(
+                "swept", metadata: ["expiredUploads": "\(expired.count)", "abandonedUploads": "\(abandoned.count)", "deletedRecordings": "\(purged)"])
+        }
     }
 }

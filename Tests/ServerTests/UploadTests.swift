@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -256,6 +257,44 @@ struct UploadTests {
             }
             #expect(try await client.tus(location, .head, token: token).status == .gone)
             #expect(try await client.patch(location, token: token, offset: 0, bytes: Data("x".utf8)).status == .gone)
+        }
+    }
+
+    @Test("A deleted recording's files, and its unfinished upload, go at the next sweep")
+    func sweepDeleted() async throws {
+        let server = try await TestServer.make { $0.sweepInterval = 0.2 }
+        defer { server.remove() }
+        let clip = try makeClip()
+        let database = try server.database()
+        try await server.test { client in
+            let token = try await client.signIn("teacher")
+            let whole = try await client.createUpload(token: token, length: clip.count, metadata: ["title": "finished"])
+            _ = try await client.patch(try #require(whole.header("Location")), token: token, offset: 0, bytes: clip)
+            let partial = try await client.createUpload(token: token, length: clip.count, metadata: ["title": "unfinished"])
+            let partialLocation = try #require(partial.header("Location"))
+            _ = try await client.patch(partialLocation, token: token, offset: 0, bytes: clip.prefix(100))
+            try await eventually {
+                try await database.writer.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }?.state == .queued
+            }
+            let finished = try await database.writer.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }
+            let source = server.root.appendingPathComponent(try #require(finished?.sourcePath))
+            #expect(FileManager.default.fileExists(atPath: source.path))
+            let unfinishedId = try await database.writer.read { db in
+                try Int64.fetchOne(db, sql: "SELECT id FROM recording WHERE title = 'unfinished'")
+            }
+            let partFile = server.root.appendingPathComponent("uploads/\(partialLocation.split(separator: "/").last!).part")
+            #expect(FileManager.default.fileExists(atPath: partFile.path))
+
+            for id in [finished!.id!, unfinishedId!] {
+                #expect(try await client.execute(uri: "/api/v1/recordings/\(id)", method: .delete, headers: [.authorization: "Bearer \(token)"]).status == .noContent)
+            }
+            try await eventually(5) {
+                !FileManager.default.fileExists(atPath: source.deletingLastPathComponent().path)
+                    && !FileManager.default.fileExists(atPath: partFile.path)
+            }
+            #expect(try await client.tus(partialLocation, .head, token: token).status == .notFound)
+            let row = try await database.writer.read { db in try Recording.fetchOne(db, key: finished!.id!) }
+            #expect(row?.deletedAt != nil && row?.sourcePath == nil)
         }
     }
 

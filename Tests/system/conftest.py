@@ -1,7 +1,8 @@
-"""Browser tests: the real server (`lessonlink serve`) on a loopback port with the demo county,
-driven through Debian's Chromium by selenium."""
+"""System tests: the real `lessonlink serve` process on a loopback port with the demo county,
+driven through Debian's Chromium by selenium, or over HTTP while it is killed and restarted."""
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -24,27 +25,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """One `lessonlink serve` process over a storage root seeded with the demo county."""
+
+    def __init__(self, storage: Path, *extra: str):
+        self.storage = storage
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.arguments = ["--storage-root", str(storage), *FAST, *extra]
+        self.process = None
+        subprocess.run([str(BINARY), "seed", "--demo", *self.arguments], cwd=ROOT, check=True, capture_output=True)
+
+    def start(self):
+        self.process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(self.port), *self.arguments],
+                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(200):
+            try:
+                if requests.get(self.base + "/healthz", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.process.kill()
+        raise RuntimeError("the server did not start: " + self.process.stdout.read().decode())
+
+    def kill(self):
+        """SIGKILL: no graceful shutdown, no chance to commit anything."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def server():
-    storage = Path(tempfile.mkdtemp(prefix="lessonlink-browser-"))
-    port = free_port()
-    common = ["--storage-root", str(storage)] + FAST
-    subprocess.run([str(BINARY), "seed", "--demo", *common], cwd=ROOT, check=True, capture_output=True)
-    process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(port), *common], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if requests.get(base + "/healthz", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    else:
-        process.kill()
-        raise RuntimeError("the server did not start: " + process.stdout.read().decode())
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    storage = Path(tempfile.mkdtemp(prefix="lessonlink-system-"))
+    running = Server(storage).start()
+    yield running.base
+    running.stop()
     shutil.rmtree(storage, ignore_errors=True)
 
 
@@ -68,6 +88,7 @@ def sign_in(browser, server, username="teacher", password="demo-password"):
 
 
 def api_token(server, username="teacher"):
+    """A bearer token; `server` is the base URL."""
     response = requests.post(server + "/api/v1/sessions", json={"username": username, "password": "demo-password"})
     response.raise_for_status()
     return response.json()["token"]
