@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // FFmpeg's C libraries, found through pkg-config; the module map links each library.
@@ -44,6 +46,8 @@ let package = Package(
                 ])
             ]
         ),
+        // Linux calls Glibc's module does not import (they need _GNU_SOURCE).
+        .systemLibrary(name: "CLinux"),
         .target(
             name: "Media",
             dependencies: [
@@ -62,9 +66,24 @@ let package = Package(
             swiftSettings: exposing
         ),
         .target(
-            name: "Server",
+            name: "Transcoding",
             dependencies: [
                 "Catalog",
+                "Media",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: exposing
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "CLinux",
+                "Catalog",
+                "Transcoding",
                 "Media",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -90,7 +109,9 @@ let package = Package(
                 "Media",
                 "Catalog",
                 "Server",
+                "Transcoding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -104,6 +125,11 @@ let package = Package(
         .testTarget(
             name: "CatalogTests",
             dependencies: ["Catalog", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: exposing
+        ),
+        .testTarget(
+            name: "TranscodingTests",
+            dependencies: ["Transcoding", "Catalog", "Media", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: exposing
         ),
         .testTarget(

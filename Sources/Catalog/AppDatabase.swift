@@ -44,6 +44,9 @@ public struct AppDatabase: Sendable {
             try db.execute(sql: Schema.v2)
             try RecordingStore.reindexAll(db)
         }
+        migrator.registerMigration("v3 transcode jobs and renditions") { db in
+            try db.execute(sql: Schema.v3)
+        }
         return migrator
     }
 }
@@ -205,5 +208,42 @@ enum Schema {
             UPDATE recordingSearch SET facets = (SELECT facets FROM recordingFacets WHERE recordingId = rowid)
             WHERE rowid IN (SELECT id FROM recording WHERE schoolId = NEW.id);
         END;
+        """
+
+    /// The durable job queue's columns, at most one active job per recording, and the published
+    /// renditions.
+    static let v3 = """
+        ALTER TABLE transcodeJob ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE transcodeJob ADD COLUMN maxAttempts INTEGER NOT NULL DEFAULT 3;
+        ALTER TABLE transcodeJob ADD COLUMN leaseOwner TEXT;
+        ALTER TABLE transcodeJob ADD COLUMN leaseExpiresAt DATETIME;
+        ALTER TABLE transcodeJob ADD COLUMN heartbeatAt DATETIME;
+        ALTER TABLE transcodeJob ADD COLUMN notBefore DATETIME;
+        ALTER TABLE transcodeJob ADD COLUMN progress REAL NOT NULL DEFAULT 0;
+        ALTER TABLE transcodeJob ADD COLUMN etaSeconds REAL;
+        ALTER TABLE transcodeJob ADD COLUMN lastError TEXT;
+        ALTER TABLE transcodeJob ADD COLUMN startedAt DATETIME;
+        ALTER TABLE transcodeJob ADD COLUMN finishedAt DATETIME;
+        CREATE INDEX transcodeJob_recordingId ON transcodeJob(recordingId);
+        CREATE UNIQUE INDEX transcodeJob_active ON transcodeJob(recordingId) WHERE state IN ('queued', 'running');
+        ALTER TABLE recording ADD COLUMN mediaVersion TEXT;
+        ALTER TABLE recording ADD COLUMN mediaPublishedAt DATETIME;
+        CREATE TABLE rendition (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recordingId INTEGER NOT NULL REFERENCES recording(id) ON DELETE CASCADE,
+            version TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('video', 'audio')),
+            playlist TEXT NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            codecs TEXT NOT NULL,
+            averageBitRate INTEGER NOT NULL,
+            peakBitRate INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            segmentCount INTEGER NOT NULL,
+            duration REAL NOT NULL,
+            UNIQUE (recordingId, version, name)
+        );
         """
 }

@@ -31,6 +31,9 @@ public struct Recording: Codable, Sendable, Equatable, Identifiable, FetchableRe
     public var updatedAt: Date
     /// Set when deleted; files are removed by a later sweep.
     public var deletedAt: Date?
+    /// The published media folder (`v12`), once a transcode has succeeded.
+    public var mediaVersion: String?
+    public var mediaPublishedAt: Date?
 
     public init(
         id: Int64? = nil, title: String, description: String = "", teacherId: Int64, schoolId: Int64,
@@ -84,24 +87,98 @@ public struct Attachment: Codable, Sendable, Equatable, Identifiable, FetchableR
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A queued transcode of a recording; the worker that runs it arrives with the next migration.
+/// One attempt-tracked transcode of a recording, leased by a worker.
+///
+/// `queued → running → succeeded | failed | cancelled`. A lease (owner + expiry) marks the worker
+/// that runs it; heartbeats extend the lease, and a job whose lease runs out goes back to
+/// `queued`, so a worker that died loses at most its progress. Failed attempts wait
+/// `notBefore` (exponential back-off) before they are leased again.
 public struct TranscodeJob: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
-    public enum State: String, Codable, Sendable, DatabaseValueConvertible {
+    public enum State: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
         case queued, running, succeeded, failed, cancelled
     }
 
     public var id: Int64?
     public var recordingId: Int64
     public var state: State
+    public var attempts: Int
+    public var maxAttempts: Int
+    /// The worker node holding the lease.
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    public var heartbeatAt: Date?
+    /// Not leased before this time (back-off after a failed attempt).
+    public var notBefore: Date?
+    /// Fraction done, 0…1, and the estimated seconds left.
+    public var progress: Double
+    public var etaSeconds: Double?
+    public var lastError: String?
     public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
 
-    public init(id: Int64? = nil, recordingId: Int64, state: State = .queued, createdAt: Date = Date()) {
-        self.id = id
+    public init(recordingId: Int64, maxAttempts: Int = 3, createdAt: Date = Date()) {
         self.recordingId = recordingId
-        self.state = state
+        self.state = .queued
+        self.attempts = 0
+        self.maxAttempts = maxAttempts
+        self.progress = 0
         self.createdAt = createdAt
     }
 
+    /// The media folder name this job publishes: one per job, whatever is retried.
+    public var version: String { "v\(id ?? 0)" }
+
     public static let databaseTableName = "transcodeJob"
+    public enum Columns {
+        public static let recordingId = Column(CodingKeys.recordingId)
+        public static let state = Column(CodingKeys.state)
+        public static let leaseOwner = Column(CodingKeys.leaseOwner)
+        public static let leaseExpiresAt = Column(CodingKeys.leaseExpiresAt)
+        public static let notBefore = Column(CodingKeys.notBefore)
+    }
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// One published tier of a recording: a video resolution or an audio-only rendition.
+public struct Rendition: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
+    public enum Kind: String, Codable, Sendable, DatabaseValueConvertible {
+        case video, audio
+    }
+
+    public var id: Int64?
+    public var recordingId: Int64
+    /// The media folder (`v12`) under `storage/media/<recording>/`.
+    public var version: String
+    public var name: String
+    public var kind: Kind
+    /// Media playlist, relative to the version folder.
+    public var playlist: String
+    public var width: Int?
+    public var height: Int?
+    public var codecs: String
+    public var averageBitRate: Int
+    public var peakBitRate: Int
+    public var size: Int64
+    public var segmentCount: Int
+    public var duration: Double
+
+    public init(recordingId: Int64, version: String, kind: Kind, summary: RenditionSummary) {
+        self.recordingId = recordingId
+        self.version = version
+        self.name = summary.name
+        self.kind = kind
+        self.playlist = summary.playlist
+        self.width = summary.width
+        self.height = summary.height
+        self.codecs = summary.codecs
+        self.averageBitRate = summary.averageBitRate
+        self.peakBitRate = summary.peakBitRate
+        self.size = Int64(summary.size)
+        self.segmentCount = summary.segmentCount
+        self.duration = summary.duration
+    }
+
+    public static let databaseTableName = "rendition"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

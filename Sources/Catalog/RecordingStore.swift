@@ -35,6 +35,31 @@ public struct RecordingSummary: Codable, Sendable, Equatable {
     public var sourceSha256: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The latest transcode of the recording (single-recording reads only).
+    public var transcode: TranscodeStatus?
+    /// The published tiers (single-recording reads only).
+    public var renditions: [Rendition]?
+}
+
+/// Where a recording's latest transcode is: what the progress bar and the retry button show.
+public struct TranscodeStatus: Codable, Sendable, Equatable {
+    public var jobId: Int64
+    public var state: TranscodeJob.State
+    public var progress: Double
+    public var etaSeconds: Double?
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var lastError: String?
+
+    public init(_ job: TranscodeJob) {
+        jobId = job.id ?? 0
+        state = job.state
+        progress = job.progress
+        etaSeconds = job.etaSeconds
+        attempts = job.attempts
+        maxAttempts = job.maxAttempts
+        lastError = job.lastError
+    }
 }
 
 /// Catalog listing: filters, full-text search and where to continue.
@@ -169,7 +194,12 @@ public struct RecordingStore: Sendable {
             let row = try Row.fetchOne(
                 db, sql: "\(Self.selectSummary()) WHERE r.id = ? AND r.deletedAt IS NULL AND \(visibility.sql)",
                 arguments: StatementArguments([id] + visibility.arguments))
-            return try row.map(Self.summary)
+            guard var summary = try row.map(Self.summary) else { return nil }
+            summary.transcode = try TranscodeJob.filter(TranscodeJob.Columns.recordingId == id).order(Column("id").desc)
+                .fetchOne(db).map(TranscodeStatus.init)
+            summary.renditions = try Rendition.filter(Column("recordingId") == id).order(Column("kind").desc, Column("height").desc)
+                .fetchAll(db)
+            return summary
         }
     }
 

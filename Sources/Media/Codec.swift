@@ -46,7 +46,10 @@ final class Decoder {
     /// Sends a packet (nil to drain); returns libav's code so the caller decides how much damage to
     /// tolerate in a recording before giving up.
     func send(_ packet: Packet?) -> Int32 {
-        avcodec_send_packet(context.pointer, packet?.pointer)
+        // The audio and video decoders share a thread: forget the other one's last complaint, so
+        // an error names what this decoder said.
+        _ = Libav.takeLastErrorLine()
+        return avcodec_send_packet(context.pointer, packet?.pointer)
     }
 
     func receive(into frame: Frame) throws(MediaError) -> Flow {

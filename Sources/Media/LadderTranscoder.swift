@@ -30,6 +30,22 @@ public struct RenditionSummary: Sendable, Codable, Equatable {
     public var size: Int
     public var segmentCount: Int
     public var duration: Double
+
+    public init(
+        name: String, playlist: String, width: Int?, height: Int?, codecs: String, averageBitRate: Int, peakBitRate: Int,
+        size: Int, segmentCount: Int, duration: Double
+    ) {
+        self.name = name
+        self.playlist = playlist
+        self.width = width
+        self.height = height
+        self.codecs = codecs
+        self.averageBitRate = averageBitRate
+        self.peakBitRate = peakBitRate
+        self.size = size
+        self.segmentCount = segmentCount
+        self.duration = duration
+    }
 }
 
 /// The outcome of a ladder transcode.

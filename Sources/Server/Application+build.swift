@@ -29,6 +29,9 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
         logger: logger)
     // Services stop in reverse order: the database closer is first so it closes last.
     app.addServices(DatabaseCloser(database: database), processor, Sweeper(database: database, config: config, logger: logger))
+    if config.runsWorker {
+        app.addServices(config.worker(database, logger: logger))
+    }
     return app
 }
 
@@ -54,7 +57,7 @@ func buildRouter(
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)
-    api.addRoutes(RecordingsController(database: database).endpoints, atPath: "recordings")
+    api.addRoutes(RecordingsController(database: database, queue: config.jobQueue(database)).endpoints, atPath: "recordings")
     api.addRoutes(DirectoryController(database: database).endpoints)
     api.addRoutes(
         UploadsController(database: database, config: config, registry: registry, processor: processor, metrics: metrics).endpoints,

@@ -1,5 +1,8 @@
+import Catalog
 import Configuration
 import Foundation
+import Logging
+import Transcoding
 import SystemPackage
 
 /// Everything the server reads from configuration, read once at start.
@@ -33,11 +36,39 @@ public struct ServerConfig: Sendable {
     public var loginWindow: TimeInterval = 300
     /// `maintenance.sweepSeconds`: how often expired uploads and sessions are swept.
     public var sweepInterval: TimeInterval = 60
+    /// `transcode.worker`: run the transcode worker inside `serve` (false when a separate
+    /// `lessonlink worker` process does it).
+    public var runsWorker = true
+    /// `transcode.concurrency`: jobs at once; `transcode.threads`: threads each job's child may
+    /// use. The defaults fit 2 cores: one job using both.
+    public var transcodeConcurrency = 1
+    public var transcodeThreads = 2
+    /// `transcode.node`: this worker's name in job leases; unique per worker process.
+    public var transcodeNode = ProcessInfo.processInfo.hostName
+    /// `transcode.executable`: the `lessonlink` binary that runs `transcode-job` children
+    /// (default: the running executable).
+    public var transcodeExecutable = ServerConfig.currentExecutable
+    /// `transcode.leaseSeconds`: a job whose worker sent no heartbeat for this long is re-queued.
+    public var transcodeLease: TimeInterval = 30
+    /// `transcode.retryDelaySeconds`: back-off before a failed job's second attempt, doubled after.
+    public var transcodeRetryDelay: TimeInterval = 10
+    /// `transcode.maxAttempts`: attempts before a job is failed for good.
+    public var transcodeMaxAttempts = 3
+    /// `transcode.pollSeconds`: how often an idle worker looks for work.
+    public var transcodePoll: TimeInterval = 1
+    /// `media.keepOldVersionsSeconds`: how long a replaced version stays on disk for players
+    /// still streaming it.
+    public var keepOldVersions: TimeInterval = 24 * 3600
 
     public init() {}
 
+    static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
     public var uploadsDirectory: String { "\(storageRoot)/uploads" }
     public var sourcesDirectory: String { "\(storageRoot)/sources" }
+    public var mediaDirectory: String { "\(storageRoot)/media" }
 
     /// Reads the configuration file (if present), the environment and `arguments` (flags only).
     public static func load(
@@ -66,5 +97,31 @@ public struct ServerConfig: Sendable {
         loginAttempts = reader.int(forKey: "auth.loginAttempts", default: loginAttempts)
         loginWindow = reader.double(forKey: "auth.loginWindowSeconds", default: loginWindow)
         sweepInterval = reader.double(forKey: "maintenance.sweepSeconds", default: sweepInterval)
+        runsWorker = reader.bool(forKey: "transcode.worker", default: runsWorker)
+        transcodeConcurrency = reader.int(forKey: "transcode.concurrency", default: transcodeConcurrency)
+        transcodeThreads = reader.int(forKey: "transcode.threads", default: transcodeThreads)
+        transcodeNode = reader.string(forKey: "transcode.node", default: transcodeNode)
+        transcodeExecutable = reader.string(forKey: "transcode.executable", default: transcodeExecutable)
+        transcodeLease = reader.double(forKey: "transcode.leaseSeconds", default: transcodeLease)
+        transcodeRetryDelay = reader.double(forKey: "transcode.retryDelaySeconds", default: transcodeRetryDelay)
+        transcodeMaxAttempts = reader.int(forKey: "transcode.maxAttempts", default: transcodeMaxAttempts)
+        transcodePoll = reader.double(forKey: "transcode.pollSeconds", default: transcodePoll)
+        keepOldVersions = reader.double(forKey: "media.keepOldVersionsSeconds", default: keepOldVersions)
+    }
+}
+
+extension ServerConfig {
+    /// The job queue these settings describe.
+    public func jobQueue(_ database: AppDatabase) -> JobQueue {
+        JobQueue(database: database, leaseDuration: transcodeLease, retryDelay: transcodeRetryDelay, maxAttempts: transcodeMaxAttempts)
+    }
+
+    /// The transcode worker these settings describe.
+    public func worker(_ database: AppDatabase, logger: Logger) -> TranscodeWorker {
+        TranscodeWorker(
+            queue: jobQueue(database),
+            transcoder: ChildTranscoder(executable: transcodeExecutable, ladderPath: ladderPath, threads: transcodeThreads),
+            media: MediaLayout(storageRoot: storageRoot), node: transcodeNode, concurrency: transcodeConcurrency,
+            pollInterval: transcodePoll, logger: logger)
     }
 }

@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import Transcoding
 import GRDB
 import Logging
 import Media
@@ -110,8 +111,7 @@ final class UploadProcessor: Service, Sendable {
             recording.state = failure == nil ? .queued : .failed
             try RecordingStore.update(&recording, db)
             if failure == nil {
-                var job = TranscodeJob(recordingId: recordingId)
-                try job.insert(db)
+                try JobQueue.enqueue(recordingId: recordingId, maxAttempts: config.transcodeMaxAttempts, db)
             }
             try db.execute(sql: "UPDATE upload SET processedAt = ? WHERE id = ?", arguments: [Date(), upload.id])
         }

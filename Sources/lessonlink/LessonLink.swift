@@ -8,7 +8,10 @@ struct LessonLink: AsyncParsableCommand {
         commandName: "lessonlink",
         abstract: "LessonLink: a county's hub for recorded lessons.",
         version: "0.1.0 (\(Libav.versions))",
-        subcommands: [ServeCommand.self, SeedCommand.self, UserCommand.self, ProbeCommand.self, TranscodeCommand.self]
+        subcommands: [
+            ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self,
+            ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
+        ]
     )
 }
 

@@ -9,6 +9,17 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
+/// The `lessonlink` binary (it runs the transcode children), built by `swift build --build-tests`.
+func lessonlinkBinary() throws -> URL {
+    for candidate in [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lessonlink"),
+        repositoryRoot.appendingPathComponent(".build/debug/lessonlink"),
+    ] where FileManager.default.isExecutableFile(atPath: candidate.path) {
+        return candidate
+    }
+    throw TestFailure("lessonlink is not built; run swift build --build-tests first")
+}
+
 /// A server on a fresh storage root, with the demo county loaded (bcrypt cost 4 so sign-ins are quick).
 struct TestServer {
     let config: ServerConfig
@@ -22,6 +33,10 @@ struct TestServer {
         config.databasePath = root.appendingPathComponent("lessonlink.sqlite").path
         config.port = 0
         config.bcryptCost = 4
+        config.ladderPath = repositoryRoot.appendingPathComponent("config/ladder.yaml").path
+        // Tests that transcode turn the worker on (`withWorker`); the others see jobs stay queued.
+        config.runsWorker = false
+        config.transcodeExecutable = try lessonlinkBinary().path
         adjust(&config)
         if seed {
             let database = try AppDatabase.open(path: config.databasePath)
@@ -29,6 +44,15 @@ struct TestServer {
             _ = try await county.seed(into: database, passwordHash: try await Bootstrap.hash(DemoCounty.password, config: config))
         }
         return TestServer(config: config, root: root)
+    }
+
+    /// Worker settings for tests: quick polls, short leases and back-offs.
+    static func withWorker(_ config: inout ServerConfig) {
+        config.runsWorker = true
+        config.transcodePoll = 0.1
+        config.transcodeLease = 3
+        config.transcodeRetryDelay = 0.2
+        config.transcodeThreads = 2
     }
 
     func database() throws -> AppDatabase { try AppDatabase.open(path: config.databasePath) }
@@ -83,16 +107,16 @@ extension TestClientProtocol {
 }
 
 /// A small real recording made by the ffmpeg CLI (tests only), with sound.
-func makeClip(seconds: Int = 2, tone: Int = 440) throws -> Data {
+func makeClip(seconds: Int = 2, tone: Int = 440, size: String = "320x240", faststart: Bool = false) throws -> Data {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("clip-\(UUID().uuidString).mp4").path
     defer { try? FileManager.default.removeItem(atPath: path) }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=\(seconds)",
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25:duration=\(seconds)",
         "-f", "lavfi", "-i", "sine=frequency=\(tone):duration=\(seconds)", "-c:v", "libx264", "-preset", "ultrafast",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path,
-    ]
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+    ] + (faststart ? ["-movflags", "+faststart"] : []) + [path]
     try process.run()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw TestFailure("ffmpeg could not make a clip") }

@@ -2,11 +2,13 @@ import Catalog
 import Foundation
 import GRDB
 import Hummingbird
+import Transcoding
 
 /// The catalog of recorded lessons: `GET /api/v1/recordings` (search, filters, cursor pages),
 /// `GET/PATCH/DELETE /api/v1/recordings/{id}`.
 struct RecordingsController {
     let database: AppDatabase
+    let queue: JobQueue
     var store: RecordingStore { RecordingStore(database: database) }
 
     var endpoints: RouteCollection<AppRequestContext> {
@@ -15,6 +17,8 @@ struct RecordingsController {
         routes.get(":id", use: get)
         routes.patch(":id", use: update)
         routes.delete(":id", use: delete)
+        routes.post(":id/transcode", use: retranscode)
+        routes.delete(":id/transcode", use: cancelTranscode)
         return routes
     }
 
@@ -117,6 +121,47 @@ struct RecordingsController {
         return Response(status: .noContent)
     }
 
+    // MARK: - Transcoding
+
+    /// `POST …/transcode`: retry a failed transcode, or re-run a ready one (after a ladder change).
+    @Sendable func retranscode(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TranscodeStatus> {
+        let id = try await transcodeTarget(context)
+        do {
+            let job = try await queue.retry(recordingId: id)
+            return EditedResponse(status: .accepted, response: TranscodeStatus(job))
+        } catch let error as JobQueueError {
+            throw Self.apiError(error)
+        }
+    }
+
+    /// `DELETE …/transcode`: cancel a queued or running transcode.
+    @Sendable func cancelTranscode(_ request: Request, context: AppRequestContext) async throws -> TranscodeStatus {
+        let id = try await transcodeTarget(context)
+        do {
+            return TranscodeStatus(try await queue.cancel(recordingId: id))
+        } catch let error as JobQueueError {
+            throw Self.apiError(error)
+        }
+    }
+
+    /// The recording, if this person may run its transcodes: county admins and its own teacher.
+    private func transcodeTarget(_ context: AppRequestContext) async throws -> Int64 {
+        let person = try context.requirePerson()
+        let id = try id(context)
+        let summary = try await visible(id, viewer: Viewer(person))
+        guard person.role == .admin || (person.role == .teacher && person.id == summary.teacher.id) else {
+            throw APIError.forbidden
+        }
+        return id
+    }
+
+    static func apiError(_ error: JobQueueError) -> APIError {
+        switch error {
+        case .recordingNotFound: APIError.notFound("recording")
+        case .notApplicable(let why): APIError(.conflict, "not_applicable", why)
+        }
+    }
+
     private func visible(_ id: Int64, viewer: Viewer) async throws -> RecordingSummary {
         guard let summary = try await store.summary(id, viewer: viewer) else { throw APIError.notFound("recording") }
         return summary
@@ -148,3 +193,4 @@ struct PageResponse: ResponseEncodable {
 }
 
 extension RecordingSummary: ResponseEncodable {}
+extension TranscodeStatus: ResponseEncodable {}

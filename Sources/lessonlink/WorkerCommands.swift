@@ -1,0 +1,194 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+import Media
+import Server
+import ServiceLifecycle
+import Synchronization
+import Transcoding
+
+/// `lessonlink transcode-job`: the child process a worker runs for one job. Reports JSON lines on
+/// stdout (`ChildReport`); a crash here costs only this process.
+struct TranscodeJobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transcode-job", abstract: "Run one transcode for a worker (reports JSON lines).", shouldDisplay: false)
+
+    @Option var source: String
+    @Option var output: String
+    @Option var ladder: String
+    @Option var threads = 0
+
+    func run() async throws {
+        Libav.setLogLevel(.quiet)
+        // The worker reads our stdout; if it died, there is nobody to report to: stop.
+        signal(SIGPIPE, SIG_IGN)
+        let parent = getppid()
+        let report: @Sendable (ChildReport) -> Void = { line in
+            let text = line.line
+            if write(STDOUT_FILENO, text, text.utf8.count) < 0 { Foundation.exit(3) }
+        }
+        do {
+            let transcoder = LadderTranscoder(ladder: try Ladder.load(path: ladder), threads: threads)
+            let throttle = Throttle(interval: 0.25)
+            let result = try await transcoder.transcode(input: source, output: output) { progress in
+                if getppid() != parent { Foundation.exit(3) }
+                if throttle.ready() { report(ChildReport(progress: progress.fraction, eta: progress.estimatedRemaining)) }
+            }
+            report(ChildReport(progress: 1, result: result))
+        } catch {
+            report(ChildReport(failure: error))
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Lets through one call per interval.
+final class Throttle: Sendable {
+    let interval: TimeInterval
+    private let last = Mutex(Date.distantPast)
+
+    init(interval: TimeInterval) { self.interval = interval }
+
+    func ready() -> Bool {
+        last.withLock { last in
+            let now = Date()
+            guard now.timeIntervalSince(last) >= interval else { return false }
+            last = now
+            return true
+        }
+    }
+}
+
+/// `lessonlink worker`: the transcode worker on its own, for a split deployment.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run the transcode worker without the HTTP server.")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        var logger = Logger(label: "lessonlink.worker")
+        logger.logLevel = .info
+        let config = try await options.load()
+        let database = try AppDatabase.open(path: config.databasePath)
+        let group = ServiceGroup(
+            services: [config.worker(database, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+/// `lessonlink jobs list|retry|cancel`: the transcode queue from the shell.
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs", abstract: "List, retry or cancel transcode jobs.", subcommands: [List.self, Retry.self, Cancel.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+        @Option(help: "Only jobs in this state (queued, running, succeeded, failed, cancelled).")
+        var state: String?
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let config = try await options.load()
+            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            var states = TranscodeJob.State.allCases
+            if let state {
+                guard let wanted = TranscodeJob.State(rawValue: state) else { throw ValidationError("unknown state '\(state)'") }
+                states = [wanted]
+            }
+            print("job".padded(7) + "recording".padded(11) + "state".padded(11) + "attempts".padded(10) + "progress".padded(10) + "error")
+            for job in try await queue.list(states: states) {
+                print(
+                    "\(job.id ?? 0)".padded(7) + "\(job.recordingId)".padded(11) + job.state.rawValue.padded(11)
+                        + "\(job.attempts)/\(job.maxAttempts)".padded(10) + "\(Int(job.progress * 100))%".padded(10)
+                        + (job.lastError ?? ""))
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue a new transcode of these recordings.")
+        @Argument(help: "Recording ids.") var recordings: [Int64]
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let config = try await options.load()
+            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            try await JobsCommand.each(recordings) { id in
+                let job = try await queue.retry(recordingId: id)
+                return "recording \(id): job \(job.id ?? 0) \(job.state.rawValue)"
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel the queued or running transcode of these recordings.")
+        @Argument(help: "Recording ids.") var recordings: [Int64]
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let config = try await options.load()
+            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            try await JobsCommand.each(recordings) { id in
+                let job = try await queue.cancel(recordingId: id)
+                return "recording \(id): job \(job.id ?? 0) cancelled"
+            }
+        }
+    }
+
+    /// Runs `body` for each id, printing its line or the reason; fails at the end if any failed.
+    static func each(_ ids: [Int64], _ body: (Int64) async throws -> String) async throws {
+        var failed = false
+        for id in ids {
+            do {
+                print(try await body(id))
+            } catch let error as JobQueueError {
+                failed = true
+                let reason = switch error {
+                case .recordingNotFound: "no such recording"
+                case .notApplicable(let why): why
+                }
+                FileHandle.standardError.write(Data("recording \(id): \(reason)\n".utf8))
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+/// `lessonlink retranscode --all | ID…`: re-run recordings through the current ladder, keeping
+/// their current renditions playable until the new ones are published.
+struct RetranscodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retranscode", abstract: "Transcode recordings again with the current ladder.")
+
+    @Flag(help: "Every ready recording.") var all = false
+    @Argument(help: "Recording ids.") var recordings: [Int64] = []
+    @OptionGroup var options: ServerOptions
+
+    func validate() throws {
+        if all == !recordings.isEmpty { throw ValidationError("give --all or recording ids (not both)") }
+    }
+
+    func run() async throws {
+        let config = try await options.load()
+        let database = try AppDatabase.open(path: config.databasePath)
+        let queue = config.jobQueue(database)
+        var ids = recordings
+        if all {
+            ids = try await database.writer.read { db in
+                try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE state = 'ready' AND deletedAt IS NULL ORDER BY id")
+            }
+        }
+        try await JobsCommand.each(ids) { id in
+            let job = try await queue.retry(recordingId: id)
+            return "recording \(id): job \(job.id ?? 0) queued"
+        }
+    }
+}
+
+extension String {
+    fileprivate func padded(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,154 @@
+import Catalog
+import Foundation
+import GRDB
+import Media
+import Testing
+import Transcoding
+
+/// A recording with a source, in an in-memory database with the real migrations.
+struct QueueFixture {
+    let database: AppDatabase
+    let recordingId: Int64
+    var queue: JobQueue
+
+    init(maxAttempts: Int = 3) throws {
+        database = try AppDatabase.inMemory()
+        recordingId = try database.writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO district(id, name) VALUES (1, '城关学区');
+                INSERT INTO school(id, districtId, name, kind) VALUES (1, 1, '城关小学', 'lead');
+                INSERT INTO person(id, username, displayName, passwordHash, role, schoolId, districtId, createdAt)
+                    VALUES (1, 'wang', '王丽', 'x', 'teacher', 1, 1, '2026-01-01');
+                """)
+            var recording = Recording(title: "秋天的雨", teacherId: 1, schoolId: 1, state: .queued)
+            recording.sourcePath = "sources/1/source.mp4"
+            recording.mediaInfo = MediaInfo(container: "mov,mp4", duration: 3, bitRate: 1000, size: 1000, streams: [])
+            try RecordingStore.insert(&recording, db)
+            return recording.id!
+        }
+        queue = JobQueue(database: database, leaseDuration: 30, retryDelay: 10, maxAttempts: maxAttempts)
+    }
+
+    func enqueue() async throws -> TranscodeJob {
+        try await database.writer.write { db in try JobQueue.enqueue(recordingId: recordingId, maxAttempts: queue.maxAttempts, db) }
+    }
+
+    func recording() async throws -> Recording {
+        try await database.writer.read { db in try Recording.fetchOne(db, key: recordingId)! }
+    }
+
+    func job(_ id: Int64?) async throws -> TranscodeJob {
+        try await database.writer.read { db in try TranscodeJob.fetchOne(db, key: id)! }
+    }
+}
+
+let rendition = RenditionSummary(
+    name: "360p", playlist: "360p/index.m3u8", width: 640, height: 360, codecs: "avc1.64001e", averageBitRate: 800_000,
+    peakBitRate: 1_000_000, size: 300_000, segmentCount: 1, duration: 3)
+
+@Suite("Durable transcode queue")
+struct JobQueueTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test("A job is leased once; the recording follows it to ready with its renditions")
+    func leaseAndPublish() async throws {
+        let fixture = try QueueFixture()
+        let queued = try await fixture.enqueue()
+        // Queuing again while one is active returns the same job.
+        #expect(try await fixture.enqueue().id == queued.id)
+        let job = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        #expect(job.attempts == 1 && job.state == .running)
+        #expect(try await fixture.queue.lease(owner: "b", now: start) == nil, "leased once")
+        #expect(try await fixture.recording().state == .processing)
+
+        #expect(try await fixture.queue.heartbeat(job, owner: "a", progress: 0.5, eta: 2, now: start.addingTimeInterval(20)))
+        #expect(try await fixture.queue.heartbeat(job, owner: "b", progress: 0.9, eta: 1, now: start) == false, "not b's lease")
+        // The heartbeat at +20 s moved the expiry to +50 s: nothing to re-queue at +40 s.
+        #expect(try await fixture.queue.requeueExpired(now: start.addingTimeInterval(40)) == 0)
+        #expect(try await fixture.job(job.id).progress == 0.5)
+
+        #expect(try await fixture.queue.succeed(job, owner: "a", video: [rendition], audio: [], now: start))
+        let recording = try await fixture.recording()
+        #expect(recording.state == .ready && recording.mediaVersion == job.version)
+        let renditions = try await fixture.database.writer.read { db in try Rendition.fetchAll(db) }
+        #expect(renditions.map(\.name) == ["360p"] && renditions.first?.version == "v\(job.id!)")
+        #expect(try await fixture.job(job.id).state == .succeeded)
+    }
+
+    @Test("A dead worker's job comes back when its lease expires, and at the node's next start")
+    func recovery() async throws {
+        let fixture = try QueueFixture()
+        _ = try await fixture.enqueue()
+        let job = try #require(try await fixture.queue.lease(owner: "node-1", now: start))
+        #expect(try await fixture.queue.requeueExpired(now: start.addingTimeInterval(29)) == 0)
+        #expect(try await fixture.queue.requeueExpired(now: start.addingTimeInterval(31)) == 1)
+        // The old holder's heartbeat and result no longer count.
+        #expect(try await fixture.queue.heartbeat(job, owner: "node-1", progress: 0.7, eta: nil, now: start) == false)
+        #expect(try await fixture.queue.succeed(job, owner: "node-1", video: [rendition], audio: [], now: start) == false)
+
+        let again = try #require(try await fixture.queue.lease(owner: "node-1", now: start.addingTimeInterval(32)))
+        #expect(again.id == job.id && again.attempts == 2)
+        #expect(try await fixture.queue.requeueOwned(by: "node-2") == 0)
+        #expect(try await fixture.queue.requeueOwned(by: "node-1") == 1)
+        #expect(try await fixture.job(job.id).state == .queued)
+    }
+
+    @Test("Failures back off exponentially; the last attempt fails the recording with the error")
+    func backoff() async throws {
+        let fixture = try QueueFixture(maxAttempts: 3)
+        _ = try await fixture.enqueue()
+        var now = start
+        for attempt in 1...2 {
+            let job = try #require(try await fixture.queue.lease(owner: "a", now: now))
+            let stored = try #require(try await fixture.queue.fail(job, owner: "a", error: "crashed (signal 11)", now: now))
+            let delay = 10 * pow(2, Double(attempt - 1))
+            #expect(stored.state == .queued && stored.notBefore == now.addingTimeInterval(delay))
+            #expect(try await fixture.queue.lease(owner: "a", now: now.addingTimeInterval(delay - 1)) == nil, "still backing off")
+            now = now.addingTimeInterval(delay)
+        }
+        let last = try #require(try await fixture.queue.lease(owner: "a", now: now))
+        #expect(last.attempts == 3)
+        #expect(try await fixture.queue.fail(last, owner: "a", error: "crashed (signal 11)", now: now)?.state == .failed)
+        let recording = try await fixture.recording()
+        #expect(recording.state == .failed && recording.failure == "crashed (signal 11)")
+    }
+
+    @Test("A permanent failure does not retry; parking on shutdown does not use an attempt")
+    func permanentAndPark() async throws {
+        let fixture = try QueueFixture()
+        _ = try await fixture.enqueue()
+        let job = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        #expect(try await fixture.queue.park(job, owner: "a"))
+        let parked = try await fixture.job(job.id)
+        #expect(parked.state == .queued && parked.attempts == 0)
+        let again = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        #expect(try await fixture.queue.fail(again, owner: "a", error: "not a video", permanent: true, now: start)?.state == .failed)
+        #expect(try await fixture.recording().failure == "not a video")
+    }
+
+    @Test("Cancel and retry; a ready recording stays ready while it is transcoded again")
+    func cancelAndRetry() async throws {
+        let fixture = try QueueFixture()
+        _ = try await fixture.enqueue()
+        let running = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        _ = try await fixture.queue.cancel(recordingId: fixture.recordingId)
+        #expect(try await fixture.queue.heartbeat(running, owner: "a", progress: 0.2, eta: nil) == false, "the worker learns of it")
+        #expect(try await fixture.recording().state == .failed)
+        await #expect(throws: JobQueueError.self) { try await fixture.queue.cancel(recordingId: fixture.recordingId) }
+
+        let retried = try await fixture.queue.retry(recordingId: fixture.recordingId)
+        #expect(retried.id != running.id)
+        #expect(try await fixture.recording().state == .queued)
+        let job = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        #expect(try await fixture.queue.succeed(job, owner: "a", video: [rendition], audio: [], now: start))
+
+        // A re-run keeps the published version playing until it is replaced.
+        let rerun = try await fixture.queue.retry(recordingId: fixture.recordingId)
+        let leased = try #require(try await fixture.queue.lease(owner: "a", now: start))
+        #expect(leased.id == rerun.id)
+        #expect(try await fixture.recording().state == .ready)
+        _ = try await fixture.queue.fail(leased, owner: "a", error: "disk full", permanent: true, now: start)
+        let recording = try await fixture.recording()
+        #expect(recording.state == .ready && recording.mediaVersion == job.version)
+    }
+}
