@@ -13,7 +13,7 @@
 SHELL := /bin/bash
 # Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
-	libswresample-dev libavfilter-dev libsqlite3-dev ffmpeg
+	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev ffmpeg
 # Tests only: a real browser for the web pages, and real clients from PyPI.
 TEST_APT_PACKAGES := chromium chromium-driver
 PYTHON_PACKAGES := tuspy selenium pytest requests

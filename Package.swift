@@ -79,10 +79,19 @@ let package = Package(
             swiftSettings: exposing
         ),
         .target(
+            name: "Delivery",
+            dependencies: [
+                "Catalog",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: exposing
+        ),
+        .target(
             name: "Server",
             dependencies: [
                 "CLinux",
                 "Catalog",
+                "Delivery",
                 "Transcoding",
                 "Media",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -133,9 +142,14 @@ let package = Package(
             swiftSettings: exposing
         ),
         .testTarget(
+            name: "DeliveryTests",
+            dependencies: ["Delivery"],
+            swiftSettings: exposing
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Media",
+                "Server", "Catalog", "Media", "Delivery",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

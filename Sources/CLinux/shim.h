@@ -1,4 +1,5 @@
-// Linux calls that Glibc's Swift module leaves out because they need _GNU_SOURCE.
+// C library calls Swift cannot reach directly: Linux calls Glibc's module leaves out because they
+// need _GNU_SOURCE, and zlib's gzip framing (a macro-configured stream).
 #ifndef LESSONLINK_CLINUX_SHIM_H
 #define LESSONLINK_CLINUX_SHIM_H
 
@@ -6,11 +7,36 @@
 #define _GNU_SOURCE
 #endif
 #include <fcntl.h>
+#include <string.h>
+#include <zlib.h>
 
 /// Starts writeback of a file range without waiting for it (sync_file_range with
 /// SYNC_FILE_RANGE_WRITE). Returns 0, or -1 with errno set.
 static inline int lessonlink_start_writeback(int fd, off_t offset, off_t length) {
     return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+/// An upper bound for the gzip of `length` bytes.
+static inline unsigned long lessonlink_gzip_bound(unsigned long length) {
+    return compressBound(length) + 18;  // + the gzip header and trailer
+}
+
+/// gzip-compresses `input` into `output` (at least lessonlink_gzip_bound bytes). Returns the
+/// compressed length, or 0 on failure.
+static inline unsigned long lessonlink_gzip(const unsigned char *input, unsigned long length,
+                                            unsigned char *output, unsigned long capacity) {
+    z_stream stream;
+    memset(&stream, 0, sizeof stream);
+    // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+    if (deflateInit2(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    stream.next_in = (unsigned char *)input;
+    stream.avail_in = (uInt)length;
+    stream.next_out = output;
+    stream.avail_out = (uInt)capacity;
+    int status = deflate(&stream, Z_FINISH);
+    unsigned long written = stream.total_out;
+    deflateEnd(&stream);
+    return status == Z_STREAM_END ? written : 0;
 }
 
 #endif

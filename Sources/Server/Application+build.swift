@@ -1,4 +1,5 @@
 import Catalog
+import Delivery
 import Foundation
 import GRDB
 import Hummingbird
@@ -22,7 +23,7 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
     let metrics = ServerMetrics()
     let router = buildRouter(
         database: database, config: config, authenticator: authenticator, registry: registry, processor: processor,
-        metrics: metrics)
+        metrics: metrics, signer: try config.playbackSigner())
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "LessonLink"),
@@ -37,7 +38,7 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
 
 func buildRouter(
     database: AppDatabase, config: ServerConfig, authenticator: Authenticator, registry: UploadRegistry,
-    processor: UploadProcessor, metrics: ServerMetrics
+    processor: UploadProcessor, metrics: ServerMetrics, signer: PlaybackSigner
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
@@ -54,10 +55,12 @@ func buildRouter(
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
     }
     router.addRoutes(WebController().endpoints)
+    router.addRoutes(MediaController(signer: signer, mediaRoot: config.mediaDirectory).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)
-    api.addRoutes(RecordingsController(database: database, queue: config.jobQueue(database)).endpoints, atPath: "recordings")
+    api.addRoutes(RecordingsController(
+            database: database, queue: config.jobQueue(database), signer: signer, playbackLifetime: config.playbackTokenLifetime).endpoints, atPath: "recordings")
     api.addRoutes(DirectoryController(database: database).endpoints)
     api.addRoutes(
         UploadsController(database: database, config: config, registry: registry, processor: processor, metrics: metrics).endpoints,

@@ -1,5 +1,6 @@
 import Catalog
 import Configuration
+import Delivery
 import Foundation
 import Logging
 import Transcoding
@@ -60,6 +61,12 @@ public struct ServerConfig: Sendable {
     /// still streaming it.
     public var keepOldVersions: TimeInterval = 24 * 3600
 
+    /// `playback.signingKey`: the HMAC key for media URLs (any string of 32+ characters); unset,
+    /// a random key is kept in `<storage.root>/secrets/playback.key`.
+    public var playbackSigningKey: String?
+    /// `playback.tokenLifetimeSeconds`: how long a playback link works (a school day).
+    public var playbackTokenLifetime: TimeInterval = 8 * 3600
+
     public init() {}
 
     static var currentExecutable: String {
@@ -107,6 +114,8 @@ public struct ServerConfig: Sendable {
         transcodeMaxAttempts = reader.int(forKey: "transcode.maxAttempts", default: transcodeMaxAttempts)
         transcodePoll = reader.double(forKey: "transcode.pollSeconds", default: transcodePoll)
         keepOldVersions = reader.double(forKey: "media.keepOldVersionsSeconds", default: keepOldVersions)
+        playbackSigningKey = reader.string(forKey: "playback.signingKey", isSecret: true)
+        playbackTokenLifetime = reader.double(forKey: "playback.tokenLifetimeSeconds", default: playbackTokenLifetime)
     }
 }
 
@@ -124,4 +133,21 @@ extension ServerConfig {
             media: MediaLayout(storageRoot: storageRoot), node: transcodeNode, concurrency: transcodeConcurrency,
             pollInterval: transcodePoll, logger: logger)
     }
+}
+
+extension ServerConfig {
+    /// The signer for media URLs: the configured key, or the one kept under the storage root.
+    public func playbackSigner() throws -> PlaybackSigner {
+        if let key = playbackSigningKey {
+            guard key.utf8.count >= 32 else { throw ConfigError("playback.signingKey must be at least 32 characters") }
+            return PlaybackSigner(key: Data(key.utf8))
+        }
+        return PlaybackSigner(key: try PlaybackSigner.loadOrCreateKey(path: "\(storageRoot)/secrets/playback.key"))
+    }
+}
+
+/// A configuration value that cannot work.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

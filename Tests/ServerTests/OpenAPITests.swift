@@ -1,4 +1,5 @@
 import Catalog
+import Delivery
 import Foundation
 import Logging
 import Testing
@@ -18,7 +19,7 @@ struct OpenAPITests {
             database: database, config: config,
             authenticator: Authenticator(database: database, tokenLifetime: 60, bcryptCost: 4), registry: registry,
             processor: UploadProcessor(database: database, config: config, registry: registry, logger: Logger(label: "test")),
-            metrics: ServerMetrics())
+            metrics: ServerMetrics(), signer: PlaybackSigner(key: Data(repeating: 1, count: 32)))
         let served = Set(
             router.routes.map { route -> String in
                 var path = route.path.description
@@ -26,11 +27,11 @@ struct OpenAPITests {
                 if path.count > 1 && path.hasSuffix("/") { path.removeLast() }
                 // Hummingbird writes parameters as :id, OpenAPI as {id}.
                 path = path.split(separator: "/", omittingEmptySubsequences: false)
-                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : $0 == "**" ? "{file}" : String($0) }.joined(separator: "/")
                 return "\(route.method.rawValue) \(path)"
             }
             // The document describes the API; the web pages and their assets are not part of it.
-            .filter { $0.contains(" /api/") || $0.hasSuffix(" /healthz") || $0.hasSuffix(" /metrics") })
+            .filter { $0.contains(" /api/") || $0.contains(" /media/") || $0.hasSuffix(" /healthz") || $0.hasSuffix(" /metrics") })
         let document = try #require(try Yams.load(yaml: String(decoding: PackageResources.openapi_yaml, as: UTF8.self)) as? [String: Any])
         #expect(document["openapi"] as? String == "3.1.0")
         let paths = try #require(document["paths"] as? [String: Any])

@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import GRDB
+import Delivery
 import Hummingbird
 import Transcoding
 
@@ -9,6 +10,8 @@ import Transcoding
 struct RecordingsController {
     let database: AppDatabase
     let queue: JobQueue
+    let signer: PlaybackSigner
+    let playbackLifetime: TimeInterval
     var store: RecordingStore { RecordingStore(database: database) }
 
     var endpoints: RouteCollection<AppRequestContext> {
@@ -17,6 +20,7 @@ struct RecordingsController {
         routes.get(":id", use: get)
         routes.patch(":id", use: update)
         routes.delete(":id", use: delete)
+        routes.get(":id/playback", use: playback)
         routes.post(":id/transcode", use: retranscode)
         routes.delete(":id/transcode", use: cancelTranscode)
         return routes
@@ -119,6 +123,53 @@ struct RecordingsController {
         guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
         try await database.writer.write { db in try RecordingStore.softDelete(id, db) }
         return Response(status: .noContent)
+    }
+
+    // MARK: - Playback
+
+    struct PlaybackResponse: ResponseEncodable {
+        /// The signed master playlist; its relative URIs carry the token along.
+        var url: String
+        var posterUrl: String?
+        var expiresAt: Date
+        var version: String
+        /// The tier to start with, from the classroom's link (players then adapt).
+        var startTier: String?
+        var renditions: [Rendition]
+    }
+
+    /// `GET …/playback`: a signed master URL for whoever may watch the recording.
+    @Sendable func playback(_ request: Request, context: AppRequestContext) async throws -> PlaybackResponse {
+        let person = try context.requirePerson()
+        let id = try id(context)
+        let summary = try await visible(id, viewer: Viewer(person))
+        guard let version = try await database.writer.read({ db in
+            try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id])
+        }) else {
+            throw APIError(.conflict, "not_ready", "the lesson is not ready to play yet (it is \(summary.state.rawValue))")
+        }
+        let renditions = try await database.writer.read { db in
+            try Rendition.filter(Column("recordingId") == id && Column("version") == version).order(Column("height").desc).fetchAll(db)
+        }
+        let linkMbps = try await database.writer.read { db in
+            try person.classroomId.flatMap { try Classroom.fetchOne(db, key: $0)?.linkMbps }
+        }
+        let expires = Date().addingTimeInterval(playbackLifetime)
+        let base = "/media/\(id)/\(version)/\(signer.token(recordingId: id, expires: expires))"
+        let hasPoster = renditions.contains { $0.kind == .video }
+        return PlaybackResponse(
+            url: "\(base)/master.m3u8", posterUrl: hasPoster ? "\(base)/poster.jpg" : nil, expiresAt: expires, version: version,
+            startTier: Self.startTier(renditions, linkMbps: linkMbps), renditions: renditions)
+    }
+
+    /// The largest video tier whose peak rate fits in half the classroom's link (the other half
+    /// is for everything else on it), or the smallest when none fits; without a classroom (a
+    /// teacher at a desk), the largest.
+    static func startTier(_ renditions: [Rendition], linkMbps: Int?) -> String? {
+        let video = renditions.filter { $0.kind == .video }.sorted { ($0.height ?? 0) > ($1.height ?? 0) }
+        guard let linkMbps else { return video.first?.name }
+        let budget = Double(linkMbps) * 1_000_000 / 2
+        return (video.first { Double($0.peakBitRate) <= budget } ?? video.last)?.name
     }
 
     // MARK: - Transcoding

@@ -1,0 +1,73 @@
+import Delivery
+import Foundation
+import Testing
+
+@Suite("Playback tokens")
+struct PlaybackSignerTests {
+    let signer = PlaybackSigner(key: Data(repeating: 7, count: 32))
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test("A token plays its recording until it expires, and nothing else")
+    func check() {
+        let token = signer.token(recordingId: 12, expires: now.addingTimeInterval(3600))
+        #expect(signer.check(token, recordingId: 12, now: now) == .valid)
+        #expect(signer.check(token, recordingId: 13, now: now) == .invalid, "another recording")
+        #expect(signer.check(token, recordingId: 12, now: now.addingTimeInterval(3601)) == .expired)
+        // Moving the expiry breaks the signature.
+        let parts = token.split(separator: ".")
+        #expect(signer.check("\(Int(parts[0])! + 86400).\(parts[1])", recordingId: 12, now: now) == .invalid)
+        #expect(PlaybackSigner(key: Data(repeating: 8, count: 32)).check(token, recordingId: 12, now: now) == .invalid, "another key")
+        for junk in ["", ".", "abc", "1.", ".abc", "1.2.3", "99999999999999999999.abc", "../../etc", "1.%%%"] {
+            #expect(signer.check(junk, recordingId: 12, now: now) == .invalid, "\(junk)")
+        }
+    }
+
+    @Test("The key file is made once, private, and reused")
+    func keyFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString)/playback.key").path
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let first = try PlaybackSigner.loadOrCreateKey(path: path)
+        #expect(first.count == 32)
+        #expect(try PlaybackSigner.loadOrCreateKey(path: path) == first)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}
+
+@Suite("Media file rules")
+struct MediaFilesTests {
+    @Test("Only the transcoder's file shapes map to paths")
+    func paths() {
+        #expect(MediaFiles.relativePath(["master.m3u8"]) == "master.m3u8")
+        #expect(MediaFiles.relativePath(["720p", "seg_00042.m4s"]) == "720p/seg_00042.m4s")
+        #expect(MediaFiles.relativePath(["audio-low", "init.mp4"]) == "audio-low/init.mp4")
+        for bad in [["..", "master.m3u8"], ["720p", ".."], ["720p", "seg_1.m4s.tmp"], ["720p", "seg_../x.m4s"], ["a/b", "init.mp4"],
+                    ["720p", "index.m3u8", "x"], ["secrets", "playback.key"], ["lessonlink.sqlite"], [], ["%2e%2e", "init.mp4"]] {
+            #expect(MediaFiles.relativePath(bad) == nil, "\(bad)")
+        }
+        #expect(MediaFiles.isVersion("v12") && !MediaFiles.isVersion("v") && !MediaFiles.isVersion("..") && !MediaFiles.isVersion(".job-3"))
+    }
+
+    @Test("Range headers", arguments: [
+        ("bytes=0-99", ByteRange.partial(0...99)),
+        ("bytes=100-", .partial(100...999)),
+        ("bytes=-10", .partial(990...999)),
+        ("bytes=900-5000", .partial(900...999)),
+        ("bytes=1000-", .unsatisfiable),
+        ("bytes=5-1", .whole),
+        ("bytes=0-1,5-6", .whole),
+        ("items=0-1", .whole),
+        ("bytes=abc", .whole),
+    ])
+    func ranges(header: String, expected: ByteRange) {
+        #expect(ByteRange(header: header, size: 1000) == expected)
+    }
+
+    @Test("Segments are immutable; playlists are short-lived")
+    func caching() {
+        #expect(MediaFiles.cacheControl("720p/seg_00001.m4s") == "public, max-age=31536000, immutable")
+        #expect(MediaFiles.cacheControl("master.m3u8") == "public, max-age=60")
+        #expect(MediaFiles.contentType("720p/index.m3u8") == "application/vnd.apple.mpegurl")
+        #expect(MediaFiles.contentType("720p/seg_00001.m4s") == "video/iso.segment")
+    }
+}
