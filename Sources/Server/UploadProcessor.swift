@@ -189,9 +189,12 @@ struct Sweeper: Service {
                 logger.error("could not remove a deleted recording's files", metadata: ["recording": "\(id)", "error": "\(error)"])
             }
         }
-        if !expired.isEmpty || !abandoned.isEmpty || purged > 0 {
+        let media = try await MediaLayout(storageRoot: config.storageRoot).sweep(
+            database: database, keepOldVersions: config.keepOldVersions, now: now)
+        if !expired.isEmpty || !abandoned.isEmpty || purged > 0 || !media.isEmpty {
             logger.info(
-                "swept", metadata: ["expiredUploads": "\(expired.count)", "abandonedUploads": "\(abandoned.count)", "deletedRecordings": "\(purged)"])
+                "swept", metadata: ["expiredUploads": "\(expired.count)", "abandonedUploads": "\(abandoned.count)", "deletedRecordings": "\(purged)",
+                    "mediaFolders": "\(media.count)"])
         }
     }
 }

@@ -211,3 +211,54 @@ public struct MediaLayout: Sendable {
         }
     }
 }
+
+extension MediaLayout {
+    /// Removes media nobody will play: folders of deleted recordings, versions replaced more than
+    /// `keepOldVersions` ago (players that started on them have had time to finish), and staging
+    /// folders of jobs no longer running. The published version, and anything a running job may
+    /// still publish, stays. Returns the paths removed.
+    @discardableResult
+    public func sweep(database: AppDatabase, keepOldVersions: TimeInterval, now: Date = Date()) async throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: mediaRoot)) ?? []
+        var removed: [String] = []
+        for name in names {
+            guard let recordingId = Int64(name) else { continue }
+            let (recording, activeJobs) = try await database.writer.read { db in
+                (
+                    try Recording.fetchOne(db, key: recordingId),
+                    Set(try Int64.fetchAll(db, sql: "SELECT id FROM transcodeJob WHERE recordingId = ? AND state IN ('queued', 'running')", arguments: [recordingId]))
+                )
+            }
+            let directory = recordingDirectory(recordingId)
+            guard let recording, recording.deletedAt == nil else {
+                remove(directory)
+                removed.append(directory)
+                continue
+            }
+            let oldVersionsExpired = (recording.mediaPublishedAt ?? .distantPast).addingTimeInterval(keepOldVersions) < now
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                let keep: Bool
+                if entry.hasPrefix("v"), let job = Int64(entry.dropFirst()) {
+                    keep = entry == recording.mediaVersion || activeJobs.contains(job) || !oldVersionsExpired
+                } else if let job = Self.stagingJob(entry) {
+                    keep = activeJobs.contains(job)
+                } else {
+                    keep = true  // not ours: leave it to whoever put it there
+                }
+                if !keep {
+                    remove("\(directory)/\(entry)")
+                    removed.append("\(directory)/\(entry)")
+                }
+            }
+        }
+        return removed
+    }
+
+    /// The job of a staging folder (`.job-12`) or of the transcoder's partial sibling of one
+    /// (`..job-12.partial-…`).
+    static func stagingJob(_ entry: String) -> Int64? {
+        var rest = Substring(entry)
+        if rest.hasPrefix("..job-") { rest = rest.dropFirst(6) } else if rest.hasPrefix(".job-") { rest = rest.dropFirst(5) } else { return nil }
+        return Int64(rest.prefix { $0.isNumber })
+    }
+}

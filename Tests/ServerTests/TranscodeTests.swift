@@ -164,12 +164,23 @@ struct TranscodeTests {
         try await server.test { client in
             let token = try await client.signIn("teacher")
             let id = try await client.uploadRecording(clip, title: "崩溃", token: token, database: database)
+            // The recording page's live feed, read to its end (when the lesson is ready).
+            let events = Task { try await client.get("/api/v1/recordings/\(id)/events", token: token) }
             let source = server.root.appendingPathComponent("sources/\(id)/source.mp4").path
             try await eventually(60) { !transcodeChildren(of: source).isEmpty }
             for pid in transcodeChildren(of: source) { kill(pid, SIGKILL) }
             try await eventually(120) { try await client.recording(id, token: token).state == .ready }
             let recording = try await client.recording(id, token: token)
             #expect(recording.transcode?.attempts == 2)
+            let stream = try await events.value
+            #expect(stream.headers[.contentType] == "text/event-stream")
+            let states = String(buffer: stream.body).components(separatedBy: "\n\n").compactMap { block -> [String: Any]? in
+                guard let data = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })?.dropFirst(6) else { return nil }
+                return try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]
+            }
+            let progress = states.compactMap { ($0["transcode"] as? [String: Any])?["progress"] as? Double }
+            #expect(states.count >= 3 && states.last?["state"] as? String == "ready")
+            #expect(progress.contains { $0 > 0 && $0 < 1 }, "progress while transcoding: \(progress)")
             #expect(mediaEntries(server, id) == ["v\(recording.transcode!.jobId)"], "one version, the killed attempt's files gone")
         }
     }

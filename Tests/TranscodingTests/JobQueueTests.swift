@@ -152,3 +152,38 @@ struct JobQueueTests {
         #expect(recording.state == .ready && recording.mediaVersion == job.version)
     }
 }
+
+@Suite("Media sweep")
+struct MediaSweepTests {
+    @Test("Replaced versions go after the grace period, stale staging at once; live work stays")
+    func sweep() async throws {
+        let fixture = try QueueFixture()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let layout = MediaLayout(storageRoot: root)
+        let published = Date(timeIntervalSince1970: 1_800_000_000)
+        // Job 1 published v1 and a later attempt left leftovers; job 2 is running now.
+        _ = try await fixture.enqueue()
+        let first = try #require(try await fixture.queue.lease(owner: "a", now: published))
+        #expect(try await fixture.queue.succeed(first, owner: "a", video: [rendition], audio: [], now: published))
+        let running = try await fixture.queue.retry(recordingId: fixture.recordingId)
+        _ = try await fixture.queue.lease(owner: "a", now: published)
+        let directory = layout.recordingDirectory(fixture.recordingId)
+        let entries = ["v\(first.id!)", "v999", ".job-999", "..job-999.partial-ABC", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"]
+        for entry in entries {
+            try FileManager.default.createDirectory(atPath: "\(directory)/\(entry)", withIntermediateDirectories: true)
+        }
+        let deletedDirectory = layout.recordingDirectory(4242)
+        try FileManager.default.createDirectory(atPath: "\(deletedDirectory)/v1", withIntermediateDirectories: true)
+
+        // Within the grace period the replaced v999 stays; stale staging and unknown recordings go.
+        try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(60))
+        var left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
+        #expect(left == ["v\(first.id!)", "v999", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"])
+        #expect(!FileManager.default.fileExists(atPath: deletedDirectory))
+
+        try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(7200))
+        left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
+        #expect(left == ["v\(first.id!)", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"])
+    }
+}

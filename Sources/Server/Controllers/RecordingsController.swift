@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import GRDB
 import Delivery
+import HTTPTypes
 import Hummingbird
 import Transcoding
 
@@ -21,6 +22,7 @@ struct RecordingsController {
         routes.patch(":id", use: update)
         routes.delete(":id", use: delete)
         routes.get(":id/playback", use: playback)
+        routes.get(":id/events", use: events)
         routes.post(":id/transcode", use: retranscode)
         routes.delete(":id/transcode", use: cancelTranscode)
         return routes
@@ -170,6 +172,54 @@ struct RecordingsController {
         guard let linkMbps else { return video.first?.name }
         let budget = Double(linkMbps) * 1_000_000 / 2
         return (video.first { Double($0.peakBitRate) <= budget } ?? video.last)?.name
+    }
+
+    // MARK: - Live state
+
+    /// One Server-Sent Event: the recording's state and its latest transcode.
+    struct StateEvent: Encodable, Equatable {
+        var state: Recording.State
+        var failure: String?
+        var transcode: TranscodeStatus?
+    }
+
+    /// `GET …/events`: Server-Sent Events with the recording's state and transcode progress, sent
+    /// when they change, until the recording is ready or failed. The worker may be another
+    /// process, so this reads the database (once a second) rather than listening in memory.
+    @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let viewer = Viewer(try context.requirePerson())
+        let id = try id(context)
+        _ = try await visible(id, viewer: viewer)
+        let store = self.store
+        let body = ResponseBody { writer in
+            var last: StateEvent?
+            var quiet = 0
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            while !Task.isCancelled {
+                guard let summary = try await store.summary(id, viewer: viewer) else { break }
+                let event = StateEvent(state: summary.state, failure: summary.failure, transcode: summary.transcode)
+                if event != last {
+                    let json = String(decoding: try encoder.encode(event), as: UTF8.self)
+                    try await writer.write(ByteBuffer(string: "event: state\ndata: \(json)\n\n"))
+                    last = event
+                    quiet = 0
+                } else if quiet >= 15 {
+                    // A comment line keeps proxies from closing an idle stream.
+                    try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                    quiet = 0
+                }
+                if summary.state == .ready || summary.state == .failed, summary.transcode?.state != .running, summary.transcode?.state != .queued {
+                    break
+                }
+                try await Task.sleep(for: .seconds(1))
+                quiet += 1
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
     }
 
     // MARK: - Transcoding
