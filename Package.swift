@@ -109,6 +109,7 @@ let package = Package(
             resources: [
                 .embedInCode("Resources/openapi.yaml"),
                 .embedInCode("Resources/web/app.js"),
+                .embedInCode("Resources/web/player.js"),
                 .embedInCode("Resources/web/style.css"),
             ],
             swiftSettings: exposing

@@ -12,11 +12,47 @@ public enum MediaFiles {
         switch components.count {
         case 1 where components[0] == "master.m3u8" || components[0] == "poster.jpg":
             return components[0]
+        case 1 where singleTier(components[0]) != nil:
+            return components[0]
         case 2 where isTierName(components[0]) && isTierFile(components[1]):
             return "\(components[0])/\(components[1])"
         default:
             return nil
         }
+    }
+
+    /// The tier of a one-tier master (`master-360p.m3u8`): what a player with native HLS, which
+    /// picks variants itself, is given when someone chooses a tier by hand.
+    public static func singleTier(_ name: String) -> String? {
+        guard name.hasPrefix("master-"), name.hasSuffix(".m3u8") else { return nil }
+        let tier = String(name.dropFirst(7).dropLast(5))
+        return isTierName(tier) ? tier : nil
+    }
+
+    /// The master playlist reduced to one video tier (its audio rendition kept).
+    public static func singleTierMaster(_ master: String, tier: String) -> String? {
+        var lines: [String] = []
+        var found = false
+        var skipNext = false
+        for line in master.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if skipNext {
+                skipNext = false
+                if line.hasPrefix("\(tier)/") {
+                    lines.append(line)
+                    found = true
+                } else {
+                    lines.removeLast()
+                }
+            } else if line.hasPrefix("#EXT-X-STREAM-INF:") {
+                lines.append(line)
+                skipNext = true
+            } else if line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") {
+                if line.contains("URI=\"\(tier)/") { lines.append(line) }
+            } else {
+                lines.append(line)
+            }
+        }
+        return found ? lines.joined(separator: "\n") : nil
     }
 
     /// Tier folder names as ladders name them (`1080p`, `audio-low`): letters, digits, `-`, `_`.

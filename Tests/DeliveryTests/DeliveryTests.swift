@@ -71,3 +71,32 @@ struct MediaFilesTests {
         #expect(MediaFiles.contentType("720p/seg_00001.m4s") == "video/iso.segment")
     }
 }
+
+@Suite("One-tier masters")
+struct SingleTierTests {
+    let master = """
+        #EXTM3U
+        #EXT-X-VERSION:7
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",DEFAULT=YES,URI="audio/index.m3u8"
+        #EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=854x480,AUDIO="audio"
+        480p/index.m3u8
+        #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO="audio"
+        360p/index.m3u8
+        #EXT-X-STREAM-INF:BANDWIDTH=98000,CODECS="mp4a.40.2"
+        audio/index.m3u8
+        #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,URI="480p/iframes.m3u8"
+        #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=60000,URI="360p/iframes.m3u8"
+        """
+
+    @Test("A one-tier master keeps that tier, its I-frames and the audio rendition")
+    func filter() throws {
+        #expect(MediaFiles.singleTier("master-360p.m3u8") == "360p")
+        #expect(MediaFiles.singleTier("master-../x.m3u8") == nil)
+        #expect(MediaFiles.relativePath(["master-360p.m3u8"]) == "master-360p.m3u8")
+        let reduced = try #require(MediaFiles.singleTierMaster(master, tier: "360p"))
+        #expect(reduced.contains("360p/index.m3u8") && reduced.contains("360p/iframes.m3u8") && reduced.contains("audio/index.m3u8"))
+        #expect(!reduced.contains("480p"))
+        #expect(reduced.components(separatedBy: "#EXT-X-STREAM-INF").count == 2)
+        #expect(MediaFiles.singleTierMaster(master, tier: "1080p") == nil)
+    }
+}

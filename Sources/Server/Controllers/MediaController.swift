@@ -35,6 +35,9 @@ struct MediaController {
         guard let relative = MediaFiles.relativePath(context.parameters.getCatchAll().map(String.init)) else {
             throw APIError.notFound("media file")
         }
+        if let tier = MediaFiles.singleTier(relative) {
+            return try singleTierMaster(tier, at: "\(mediaRoot)/\(recordingId)/\(version)/master.m3u8")
+        }
         let path = "\(mediaRoot)/\(recordingId)/\(version)/\(relative)"
         var status = stat()
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { throw APIError.notFound("media file") }
@@ -79,6 +82,18 @@ struct MediaController {
             let body = isHead || size == 0 ? ResponseBody() : try await fileIO.loadFile(path: path, context: context)
             return Response(status: .ok, headers: headers, body: body)
         }
+    }
+
+    private func singleTierMaster(_ tier: String, at path: String) throws -> Response {
+        guard let data = FileManager.default.contents(atPath: path),
+            let playlist = MediaFiles.singleTierMaster(String(decoding: data, as: UTF8.self), tier: tier)
+        else { throw APIError.notFound("media file") }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: MediaFiles.contentType(path), .cacheControl: MediaFiles.cacheControl(path), .accessControlAllowOrigin: "*",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: playlist)))
     }
 
     static func acceptsGzip(_ header: String?) -> Bool {

@@ -9,13 +9,16 @@ struct WebController {
         routes.get("", use: { _, _ in Self.page("课例库", "catalog", Self.catalog) })
         routes.get("login", use: { _, _ in Self.page("登录", "login", Self.login, chrome: false) })
         routes.get("upload", use: { _, _ in Self.page("上传课例", "upload", Self.upload) })
-        routes.get("recordings/:id", use: { _, _ in Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#) })
+        routes.get("recordings/:id", use: { _, _ in
+            Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#, scripts: ["/assets/player.js"])
+        })
+        routes.get("assets/player.js", use: { _, _ in Self.asset(PackageResources.player_js, type: "text/javascript; charset=utf-8") })
         routes.get("assets/app.js", use: { _, _ in Self.asset(PackageResources.app_js, type: "text/javascript; charset=utf-8") })
         routes.get("assets/style.css", use: { _, _ in Self.asset(PackageResources.style_css, type: "text/css; charset=utf-8") })
         return routes
     }
 
-    static func page(_ title: String, _ name: String, _ body: String, chrome: Bool = true) -> Response {
+    static func page(_ title: String, _ name: String, _ body: String, chrome: Bool = true, scripts: [String] = []) -> Response {
         let header =
             chrome
             ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a><a href="/upload">上传</a><span class="who"></span></header>"#
@@ -28,7 +31,7 @@ struct WebController {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(title) · LessonLink</title>
             <link rel="stylesheet" href="/assets/style.css">
-            <script src="/assets/app.js" defer></script>
+            \(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())<script src="/assets/app.js" defer></script>
             </head>
             <body data-page="\(name)">
             \(header)
@@ -43,7 +46,7 @@ struct WebController {
             status: .ok,
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }

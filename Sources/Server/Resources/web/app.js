@@ -288,29 +288,84 @@ const pages = {
     await showSignedIn();
     const id = location.pathname.split("/").pop();
     const box = document.querySelector("#recording");
-    async function show() {
+    const forceMSE = new URLSearchParams(location.search).get("player") === "mse";
+    let player = null;
+
+    function describe(item) {
+      const parts = [el("h1", {}, item.title), el("div", { id: "stage" })];
+      parts.push(el("p", {},
+        el("span", { class: "state " + item.state, id: "state" }, stateNames[item.state] || item.state), " ",
+        el("progress", { id: "transcode", max: "1", value: "0", hidden: "" }), " ",
+        el("span", { id: "eta", class: "muted" })));
+      parts.push(el("p", { class: "error", id: "failure", hidden: "" }));
+      parts.push(el("dl", { class: "facts" },
+        el("dt", {}, "教师"), el("dd", {}, item.teacher.name),
+        el("dt", {}, "学校"), el("dd", {}, item.school.name),
+        el("dt", {}, "教材"), el("dd", {}, item.textbook ? item.textbook.volume + " · " + item.textbook.lesson : "—"),
+        el("dt", {}, "上课日期"), el("dd", {}, item.recordedOn || "—"),
+        el("dt", {}, "时长"), el("dd", {}, item.duration ? Math.round(item.duration) + " 秒" : "—"),
+        el("dt", {}, "文件"), el("dd", {}, item.sourceSize ? (item.sourceSize / 1048576).toFixed(1) + " MB" : "—")));
+      parts.push(el("p", {}, item.description || ""));
+      box.replaceChildren(...parts);
+    }
+
+    function showState(event) {
+      const state = document.querySelector("#state");
+      state.className = "state " + event.state;
+      state.textContent = stateNames[event.state] || event.state;
+      const failure = document.querySelector("#failure");
+      failure.hidden = !event.failure;
+      failure.textContent = event.failure || "";
+      const bar = document.querySelector("#transcode");
+      const eta = document.querySelector("#eta");
+      const job = event.transcode;
+      const active = job && (job.state === "running" || job.state === "queued");
+      bar.hidden = !active;
+      if (active) {
+        bar.value = job.progress;
+        eta.textContent = Math.round(job.progress * 100) + "%" +
+          (job.etaSeconds != null ? "，约 " + Math.max(1, Math.round(job.etaSeconds)) + " 秒后完成" : "") +
+          (job.attempts > 1 ? "（第 " + job.attempts + " 次尝试）" : "");
+      } else {
+        eta.textContent = "";
+      }
+    }
+
+    async function play() {
+      if (player) return;
+      const playback = await api.get("/api/v1/recordings/" + encodeURIComponent(id) + "/playback");
+      const video = el("video", { id: "player", controls: "", playsinline: "", preload: "auto" });
+      if (playback.posterUrl) video.setAttribute("poster", playback.posterUrl);
+      const menu = el("select", { id: "tier", "aria-label": "清晰度" }, el("option", { value: "auto" }, "自动"));
+      const status = el("span", { id: "playing", class: "muted" });
+      document.querySelector("#stage").replaceChildren(video, el("p", {}, el("label", { for: "tier" }, "清晰度 "), menu, " ", status));
+      player = new window.LessonPlayer(video, playback.url, {
+        startTier: playback.startTier, forceMSE,
+        onChange: (p) => {
+          status.textContent = (p.mode === "mse" ? "MSE" : "HLS") + " · " + p.currentTier();
+        },
+      });
+      await player.start();
+      for (const variant of player.variants) menu.append(el("option", { value: variant.name }, variant.name));
+      menu.addEventListener("change", () => player.select(menu.value));
+      window.lessonPlayer = player;
+    }
+
+    try {
       const item = await api.get("/api/v1/recordings/" + encodeURIComponent(id));
       document.title = item.title + " · LessonLink";
-      box.replaceChildren(
-        el("h1", {}, item.title),
-        el("p", {}, el("span", { class: "state " + item.state, id: "state" }, stateNames[item.state] || item.state)),
-        item.failure ? el("p", { class: "error", id: "failure" }, item.failure) : "",
-        el("dl", { class: "facts" },
-          el("dt", {}, "教师"), el("dd", {}, item.teacher.name),
-          el("dt", {}, "学校"), el("dd", {}, item.school.name),
-          el("dt", {}, "教材"), el("dd", {}, item.textbook ? item.textbook.volume + " · " + item.textbook.lesson : "—"),
-          el("dt", {}, "上课日期"), el("dd", {}, item.recordedOn || "—"),
-          el("dt", {}, "时长"), el("dd", {}, item.duration ? Math.round(item.duration) + " 秒" : "—"),
-          el("dt", {}, "文件"), el("dd", {}, item.sourceSize ? (item.sourceSize / 1048576).toFixed(1) + " MB" : "—")),
-        el("p", {}, item.description || ""));
-      return item.state;
-    }
-    try {
-      let state = await show();
-      // Until the lesson is ready, follow its progress.
-      while (state === "uploading" || state === "queued" || state === "processing") {
-        await new Promise((resolve) => setTimeout(resolve, 3000));
-        state = await show();
+      describe(item);
+      showState(item);
+      if (item.state === "ready") await play();
+      if (item.state !== "ready" && item.state !== "failed" || (item.transcode && ["queued", "running"].includes(item.transcode.state))) {
+        // Follow the transcode live until the lesson is ready or failed.
+        const events = new EventSource("/api/v1/recordings/" + encodeURIComponent(id) + "/events");
+        events.addEventListener("state", (message) => {
+          const event = JSON.parse(message.data);
+          showState(event);
+          if (event.state === "ready") play().catch(showError);
+          if ((event.state === "ready" || event.state === "failed") && !(event.transcode && ["queued", "running"].includes(event.transcode.state))) events.close();
+        });
       }
     } catch (error) {
       box.replaceChildren(el("p", { class: "error" }, error.status === 404 ? "没有这个课例，或您无权查看。" : error.message));
