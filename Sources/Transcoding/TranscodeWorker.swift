@@ -72,6 +72,7 @@ public struct TranscodeWorker: Service {
         let target = media.versionDirectory(job)
         // Leftovers of an attempt that died: never published, as this job has not succeeded.
         media.remove(staging)
+        media.removePartials(of: staging)
         media.remove(target)
         do {
             try FileManager.default.createDirectory(atPath: media.recordingDirectory(job.recordingId), withIntermediateDirectories: true)
@@ -121,7 +122,8 @@ public struct TranscodeWorker: Service {
         let latest = LatestProgress()
         let queue = self.queue
         let node = self.node
-        let interval = max(0.2, queue.leaseDuration / 3)
+        // Often enough for a live progress bar, and well inside the lease.
+        let interval = min(1, max(0.1, queue.leaseDuration / 3))
         let transcoder = self.transcoder
         return await withTaskGroup(of: Result<LadderResult, TranscodeFailure>?.self) { group in
             group.addTask {

@@ -47,18 +47,23 @@ def head_offset(url, token):
     return int(response.headers["Upload-Offset"])
 
 
-def recording_after_processing(base, token, recording_id):
-    for _ in range(300):
+def recording_after(base, token, recording_id, condition, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         recording = requests.get(f"{base}/api/v1/recordings/{recording_id}", headers={"Authorization": "Bearer " + token}).json()
-        if recording["state"] != "uploading":
+        if condition(recording):
             return recording
         time.sleep(0.1)
-    raise AssertionError("the upload was never processed")
+    raise AssertionError(f"recording {recording_id} never got there: {recording}")
+
+
+def recording_after_processing(base, token, recording_id):
+    return recording_after(base, token, recording_id, lambda r: r["state"] != "uploading", 30)
 
 
 def test_kill_9_mid_patch_loses_nothing_acknowledged(tmp_path):
     data = make_big_clip(tmp_path / "lesson.mp4")
-    server = Server(tmp_path / "storage").start()
+    server = Server(tmp_path / "storage", "--transcode-worker", "false").start()
     try:
         token = api_token(server.base)
         url = create(server.base, token, len(data), "断电续传")
@@ -117,7 +122,7 @@ def small_disk():
 
 def test_disk_full_mid_patch_keeps_what_was_accepted(tmp_path, small_disk):
     data = make_big_clip(tmp_path / "lesson.mp4")
-    server = Server(small_disk / "storage").start()
+    server = Server(small_disk / "storage", "--transcode-worker", "false").start()
     filler = small_disk / "filler"
     try:
         token = api_token(server.base)
@@ -148,3 +153,35 @@ def test_disk_full_mid_patch_keeps_what_was_accepted(tmp_path, small_disk):
     finally:
         server.stop()
         filler.unlink(missing_ok=True)
+
+
+def test_kill_9_of_the_server_mid_transcode_requeues_the_job(tmp_path):
+    clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=640x360:rate=25:duration=60", "-f", "lavfi", "-i", "sine=duration=60",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(clip)], check=True)
+    data = clip.read_bytes()
+    server = Server(tmp_path / "storage", "--transcode-threads", "1").start()
+    try:
+        token = api_token(server.base)
+        headers = {"Authorization": "Bearer " + token}
+        url = create(server.base, token, len(data), "转码中断电")
+        assert patch(url, token, 0, data).status_code == 204
+        recording_id = requests.get(server.base + "/api/v1/recordings?q=转码中断电", headers=headers).json()["items"][0]["id"]
+        for _ in range(600):
+            job = requests.get(f"{server.base}/api/v1/recordings/{recording_id}", headers=headers).json().get("transcode") or {}
+            if job.get("state") == "running" and job.get("progress", 0) > 0:
+                break
+            time.sleep(0.05)
+        assert job.get("state") == "running"
+        server.kill()
+
+        server.start()
+        recording = recording_after(server.base, token, recording_id, lambda r: r["state"] in ("ready", "failed"))
+        assert recording["state"] == "ready", recording.get("failure")
+        media = sorted(p.name for p in (tmp_path / "storage" / "media" / str(recording_id)).iterdir())
+        assert media == [f"v{recording['transcode']['jobId']}"], "exactly one version and nothing half-made"
+        assert requests.get(server.base + "/healthz").ok
+    finally:
+        server.stop()
