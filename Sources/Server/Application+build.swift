@@ -55,7 +55,8 @@ func buildRouter(
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
     }
     router.addRoutes(WebController().endpoints)
-    router.addRoutes(MediaController(signer: signer, mediaRoot: config.mediaDirectory).endpoints, atPath: "media")
+    router.addRoutes(MediaController(
+            signer: signer, mediaRoot: config.mediaDirectory, cache: SegmentCache(capacity: config.mediaCacheBytes)).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)

@@ -60,6 +60,8 @@ public struct ServerConfig: Sendable {
     /// `media.keepOldVersionsSeconds`: how long a replaced version stays on disk for players
     /// still streaming it.
     public var keepOldVersions: TimeInterval = 24 * 3600
+    /// `media.cacheMegabytes`: memory for hot segments shared by all responses (0 turns it off).
+    public var mediaCacheBytes = 32 << 20
 
     /// `playback.signingKey`: the HMAC key for media URLs (any string of 32+ characters); unset,
     /// a random key is kept in `<storage.root>/secrets/playback.key`.
@@ -114,6 +116,7 @@ public struct ServerConfig: Sendable {
         transcodeMaxAttempts = reader.int(forKey: "transcode.maxAttempts", default: transcodeMaxAttempts)
         transcodePoll = reader.double(forKey: "transcode.pollSeconds", default: transcodePoll)
         keepOldVersions = reader.double(forKey: "media.keepOldVersionsSeconds", default: keepOldVersions)
+        mediaCacheBytes = reader.int(forKey: "media.cacheMegabytes", default: mediaCacheBytes >> 20) << 20
         playbackSigningKey = reader.string(forKey: "playback.signingKey", isSecret: true)
         playbackTokenLifetime = reader.double(forKey: "playback.tokenLifetimeSeconds", default: playbackTokenLifetime)
     }

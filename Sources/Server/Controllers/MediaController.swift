@@ -3,17 +3,17 @@ import Catalog
 import Delivery
 import Foundation
 import Hummingbird
+import _NIOFileSystem
 
 /// Serves published HLS files: `GET`/`HEAD /media/{recording}/{version}/{token}/…`.
 ///
 /// The token in the path is the permission (players cannot send headers); files come from
-/// `storage/media/<recording>/<version>/`, streamed from disk in chunks (NIOFileSystem through
-/// `FileIO`), with `Range`, validators (`ETag`, `Last-Modified`) and conditional requests, and
+/// `storage/media/<recording>/<version>/`, streamed from disk in chunks (NIOFileSystem), with `Range`, validators (`ETag`, `Last-Modified`) and conditional requests, and
 /// cache lifetimes that let a school's proxy or mirror keep segments for good.
 struct MediaController {
     let signer: PlaybackSigner
     let mediaRoot: String
-    let fileIO = FileIO()
+    let cache: SegmentCache
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -69,17 +69,29 @@ struct MediaController {
             headers[.contentLength] = "\(compressed.count)"
             return Response(status: .ok, headers: headers, body: isHead ? .init() : .init(byteBuffer: ByteBuffer(bytes: compressed)))
         }
+        let key = SegmentCache.Key(path: path, modified: Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec))
+        var cached = isHead ? nil : cache.get(key)
+        if cached == nil, !isHead, cache.wants(size: size) {
+            cached = try await Self.read(path, size: size)
+            if let cached { cache.put(key, cached) }
+        }
         switch ByteRange(header: request.headers[.range], size: size) {
         case .unsatisfiable:
             throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the range starts past the file's \(size) bytes", headers: [.contentRange: "bytes */\(size)"])
         case .partial(let range):
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
             headers[.contentLength] = "\(range.count)"
-            let body = isHead ? ResponseBody() : try await fileIO.loadFile(path: path, range: range, context: context)
+            let body: ResponseBody =
+                if isHead { ResponseBody() } else if let cached {
+                    ResponseBody(byteBuffer: cached.getSlice(at: cached.readerIndex + range.lowerBound, length: range.count)!)
+                } else { Self.stream(path, range: range) }
             return Response(status: .partialContent, headers: headers, body: body)
         case .whole:
             headers[.contentLength] = "\(size)"
-            let body = isHead || size == 0 ? ResponseBody() : try await fileIO.loadFile(path: path, context: context)
+            let body: ResponseBody =
+                if isHead || size == 0 { ResponseBody() } else if let cached { ResponseBody(byteBuffer: cached) } else {
+                    Self.stream(path, range: 0...(size - 1))
+                }
             return Response(status: .ok, headers: headers, body: body)
         }
     }
@@ -94,6 +106,29 @@ struct MediaController {
                 .contentType: MediaFiles.contentType(path), .cacheControl: MediaFiles.cacheControl(path), .accessControlAllowOrigin: "*",
             ],
             body: .init(byteBuffer: ByteBuffer(string: playlist)))
+    }
+
+    /// The file's bytes in `range`, read in 256 KiB chunks through NIOFileSystem as the socket takes
+    /// them: memory per response stays one chunk, whatever the segment's size. (The file was
+    /// stat'ed already, so unlike `FileIO.loadFile` this does not ask the thread pool again.)
+    static func stream(_ path: String, range: ClosedRange<Int>) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
+            try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+                let span = Int64(range.lowerBound)..<Int64(range.upperBound + 1)
+                for try await chunk in handle.readChunks(in: span, chunkLength: .kibibytes(256)) {
+                    try await writer.write(chunk)
+                }
+            }
+            try await writer.finish(nil)
+        }
+    }
+
+    /// The whole file, for the cache; nil if it changed size under us (then it is streamed).
+    static func read(_ path: String, size: Int) async throws -> ByteBuffer? {
+        let buffer = try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+            try await handle.readToEnd(maximumSizeAllowed: .bytes(Int64(size)))
+        }
+        return buffer.readableBytes == size ? buffer : nil
     }
 
     static func acceptsGzip(_ header: String?) -> Bool {
