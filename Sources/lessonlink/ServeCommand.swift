@@ -16,7 +16,26 @@ struct ServerOptions: ParsableArguments {
     var overrides: [String] = []
 
     func load() async throws -> ServerConfig {
-        try await ServerConfig.load(file: config, arguments: overrides)
+        try await ServerConfig.load(file: config, arguments: splitIDs().overrides)
+    }
+
+    /// Recording ids given before or between the overrides (`jobs retry 12 13 --storage-root X`).
+    /// They share the catch-all argument: argument-parser allows one positional array only.
+    func splitIDs() -> (ids: [Int64], overrides: [String]) {
+        var ids: [Int64] = []
+        var rest: [String] = []
+        var previousWasFlag = false
+        for token in overrides {
+            if !previousWasFlag, let id = Int64(token) {
+                ids.append(id)
+            } else {
+                rest.append(token)
+                previousWasFlag = token.hasPrefix("--") && !token.contains("=")
+                continue
+            }
+            previousWasFlag = false
+        }
+        return (ids, rest)
     }
 }
 

@@ -108,14 +108,14 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Queue a new transcode of these recordings.")
-        @Argument(help: "Recording ids.") var recordings: [Int64]
+        static let configuration = CommandConfiguration(
+            abstract: "Queue a new transcode of these recordings.", usage: "lessonlink jobs retry ID… [--key value …]")
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
             let config = try await options.load()
             let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
-            try await JobsCommand.each(recordings) { id in
+            try await JobsCommand.each(try JobsCommand.ids(options)) { id in
                 let job = try await queue.retry(recordingId: id)
                 return "recording \(id): job \(job.id ?? 0) \(job.state.rawValue)"
             }
@@ -123,18 +123,25 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel the queued or running transcode of these recordings.")
-        @Argument(help: "Recording ids.") var recordings: [Int64]
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel the queued or running transcode of these recordings.", usage: "lessonlink jobs cancel ID… [--key value …]")
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
             let config = try await options.load()
             let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
-            try await JobsCommand.each(recordings) { id in
+            try await JobsCommand.each(try JobsCommand.ids(options)) { id in
                 let job = try await queue.cancel(recordingId: id)
                 return "recording \(id): job \(job.id ?? 0) cancelled"
             }
         }
+    }
+
+    /// The recording ids on the command line; at least one.
+    static func ids(_ options: ServerOptions) throws -> [Int64] {
+        let ids = options.splitIDs().ids
+        if ids.isEmpty { throw ValidationError("give one or more recording ids") }
+        return ids
     }
 
     /// Runs `body` for each id, printing its line or the reason; fails at the end if any failed.
@@ -160,21 +167,21 @@ struct JobsCommand: AsyncParsableCommand {
 /// their current renditions playable until the new ones are published.
 struct RetranscodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "retranscode", abstract: "Transcode recordings again with the current ladder.")
+        commandName: "retranscode", abstract: "Transcode recordings again with the current ladder.",
+        usage: "lessonlink retranscode --all | ID… [--key value …]")
 
     @Flag(help: "Every ready recording.") var all = false
-    @Argument(help: "Recording ids.") var recordings: [Int64] = []
     @OptionGroup var options: ServerOptions
 
     func validate() throws {
-        if all == !recordings.isEmpty { throw ValidationError("give --all or recording ids (not both)") }
+        if all == !options.splitIDs().ids.isEmpty { throw ValidationError("give --all or recording ids (not both)") }
     }
 
     func run() async throws {
         let config = try await options.load()
         let database = try AppDatabase.open(path: config.databasePath)
         let queue = config.jobQueue(database)
-        var ids = recordings
+        var ids = options.splitIDs().ids
         if all {
             ids = try await database.writer.read { db in
                 try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE state = 'ready' AND deletedAt IS NULL ORDER BY id")

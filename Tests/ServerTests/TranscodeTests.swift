@@ -152,6 +152,69 @@ struct TranscodeTests {
         }
     }
 
+    @Test("Random bytes behind an MP4 header fail with a message, with the worker running")
+    func hostileMP4() async throws {
+        let server = try await TestServer.make(TestServer.withWorker)
+        defer { server.remove() }
+        // A real ftyp box, then 256 KiB of noise where the moov and media should be.
+        var header = Data([0, 0, 0, 0x18])
+        header.append(contentsOf: Array("ftypisom".utf8))
+        header.append(contentsOf: [0, 0, 2, 0])
+        header.append(contentsOf: Array("isomiso2".utf8))
+        var generator = SystemRandomNumberGenerator()
+        let noise: [UInt8] = (0..<(256 << 10)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bytes = header + Data(noise)
+        let database = try server.database()
+        try await server.test { client in
+            let token = try await client.signIn("teacher")
+            let id = try await client.uploadRecording(bytes, title: "伪装", token: token, database: database)
+            try await eventually(60) { try await client.recording(id, token: token).state == .failed }
+            let recording = try await client.recording(id, token: token)
+            #expect(recording.failure?.isEmpty == false, "a message for the teacher")
+            #expect(mediaEntries(server, id).isEmpty)
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+        }
+    }
+
+    @Test("lessonlink jobs list, retry and cancel work on the same queue from the shell")
+    func jobsCommand() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        let clip = try makeClip()
+        let database = try server.database()
+        let id = try await server.test { client in
+            let token = try await client.signIn("teacher")
+            let id = try await client.uploadRecording(clip, title: "命令行", token: token, database: database)
+            try await eventually { try await client.recording(id, token: token).state == .queued }
+            return id
+        }
+        func cli(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+            let process = Process()
+            process.executableURL = try lessonlinkBinary()
+            process.arguments = arguments + ["--storage-root", server.root.path, "--database-path", server.config.databasePath]
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                    String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let listed = try cli(["jobs", "list"])
+        #expect(listed.status == 0 && listed.out.contains("queued"))
+        let cancelled = try cli(["jobs", "cancel", "\(id)"])
+        #expect(cancelled.status == 0 && cancelled.out.contains("cancelled"))
+        let again = try cli(["jobs", "cancel", "\(id)"])
+        #expect(again.status != 0 && again.err.contains("no queued or running transcode"), "\(again)")
+        let retried = try cli(["jobs", "retry", "\(id)"])
+        #expect(retried.status == 0 && retried.out.contains("queued"))
+        #expect(try cli(["jobs", "list", "--state", "cancelled"]).out.contains("cancelled"))
+        let missing = try cli(["retranscode", "999"])
+        #expect(missing.status != 0 && missing.err.contains("no such recording"))
+        let states = try await database.writer.read { db in try String.fetchAll(db, sql: "SELECT state FROM transcodeJob ORDER BY id") }
+        #expect(states == ["cancelled", "queued"])
+    }
+
     @Test("kill -9 of the transcode child: the job is retried and exactly one version is published")
     func childCrash() async throws {
         let server = try await TestServer.make { config in
