@@ -4,6 +4,7 @@ import base64
 import hashlib
 import http.client
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -155,7 +156,8 @@ def test_disk_full_mid_patch_keeps_what_was_accepted(tmp_path, small_disk):
         filler.unlink(missing_ok=True)
 
 
-def test_kill_9_of_the_server_mid_transcode_requeues_the_job(tmp_path):
+def start_long_transcode(tmp_path, title):
+    """A server transcoding a 60 s clip with one thread; returns it once the job shows progress."""
     clip = tmp_path / "long.mp4"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "testsrc2=size=640x360:rate=25:duration=60", "-f", "lavfi", "-i", "sine=duration=60",
@@ -163,18 +165,40 @@ def test_kill_9_of_the_server_mid_transcode_requeues_the_job(tmp_path):
                     str(clip)], check=True)
     data = clip.read_bytes()
     server = Server(tmp_path / "storage", "--transcode-threads", "1").start()
+    token = api_token(server.base)
+    headers = {"Authorization": "Bearer " + token}
+    url = create(server.base, token, len(data), title)
+    assert patch(url, token, 0, data).status_code == 204
+    recording_id = requests.get(server.base + "/api/v1/recordings", params={"q": title}, headers=headers).json()["items"][0]["id"]
+    for _ in range(600):
+        job = requests.get(f"{server.base}/api/v1/recordings/{recording_id}", headers=headers).json().get("transcode") or {}
+        if job.get("state") == "running" and job.get("progress", 0) > 0:
+            break
+        time.sleep(0.05)
+    assert job.get("state") == "running"
+    return server, token, recording_id
+
+
+def test_sigterm_mid_transcode_parks_the_job_without_using_an_attempt(tmp_path):
+    server, token, recording_id = start_long_transcode(tmp_path, "关机停放")
     try:
-        token = api_token(server.base)
-        headers = {"Authorization": "Bearer " + token}
-        url = create(server.base, token, len(data), "转码中断电")
-        assert patch(url, token, 0, data).status_code == 204
-        recording_id = requests.get(server.base + "/api/v1/recordings?q=转码中断电", headers=headers).json()["items"][0]["id"]
-        for _ in range(600):
-            job = requests.get(f"{server.base}/api/v1/recordings/{recording_id}", headers=headers).json().get("transcode") or {}
-            if job.get("state") == "running" and job.get("progress", 0) > 0:
-                break
-            time.sleep(0.05)
-        assert job.get("state") == "running"
+        server.process.terminate()
+        assert server.process.wait(timeout=30) == 0, "a graceful shutdown"
+        with sqlite3.connect(tmp_path / "storage" / "lessonlink.sqlite") as db:
+            state, attempts = db.execute("SELECT state, attempts FROM transcodeJob WHERE recordingId = ?", (recording_id,)).fetchone()
+        assert (state, attempts) == ("queued", 0)
+        assert not [p for p in (tmp_path / "storage" / "media" / str(recording_id)).iterdir()], "the child's files were removed"
+
+        server.start()
+        recording = recording_after(server.base, token, recording_id, lambda r: r["state"] in ("ready", "failed"))
+        assert recording["state"] == "ready" and recording["transcode"]["attempts"] == 1
+    finally:
+        server.stop()
+
+
+def test_kill_9_of_the_server_mid_transcode_requeues_the_job(tmp_path):
+    server, token, recording_id = start_long_transcode(tmp_path, "转码中断电")
+    try:
         server.kill()
 
         server.start()
