@@ -45,7 +45,8 @@ func buildRouter(
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ in HealthResponse(status: "ok") }
     router.get("metrics") { _, _ in
-        Response(
+        try await metrics.updateQueue(database)
+        return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
     }

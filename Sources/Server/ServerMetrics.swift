@@ -1,3 +1,5 @@
+import Catalog
+import GRDB
 import Hummingbird
 import Prometheus
 
@@ -24,6 +26,21 @@ struct ServerMetrics: Sendable {
             buckets: [.milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)],
             help: "time to answer"
         ).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// Sets the transcode-queue gauges from the database: the worker may be another process, so
+    /// the queue is read at scrape time rather than counted in memory.
+    func updateQueue(_ database: AppDatabase) async throws {
+        let counts = try await database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM transcodeJob GROUP BY state")
+        }
+        var byState: [String: Int] = [:]
+        for row in counts { byState[row["state"]] = row["count"] }
+        for state in TranscodeJob.State.allCases {
+            registry.makeGauge(
+                name: "lessonlink_transcode_jobs", labels: [("state", state.rawValue)], help: "transcode jobs by state"
+            ).set(Double(byState[state.rawValue] ?? 0))
+        }
     }
 
     func render() -> String {

@@ -186,6 +186,8 @@ struct TranscodeTests {
             let token = try await client.signIn("teacher")
             let id = try await client.uploadRecording(clip, title: "命令行", token: token, database: database)
             try await eventually { try await client.recording(id, token: token).state == .queued }
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"lessonlink_transcode_jobs{state="queued"} 1"#), "the queue, as Prometheus sees it")
             return id
         }
         func cli(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
