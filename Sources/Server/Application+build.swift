@@ -57,7 +57,8 @@ func buildRouter(
     }
     router.addRoutes(WebController().endpoints)
     router.addRoutes(MediaController(
-            signer: signer, mediaRoot: config.mediaDirectory, cache: SegmentCache(capacity: config.mediaCacheBytes)).endpoints, atPath: "media")
+            signer: signer, mediaRoot: config.mediaDirectory, cache: SegmentCache(capacity: config.mediaCacheBytes),
+            liveness: RecordingLiveness(database: database)).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)

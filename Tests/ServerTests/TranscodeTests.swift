@@ -129,6 +129,11 @@ struct TranscodeTests {
         }
         #expect(try await client.execute(uri: "/media/\(id)/..%2F..%2F/\(token)/master.m3u8", method: .get).status == .notFound)
         #expect(try await client.get("/api/v1/recordings/\(id)/playback", token: nil).status == .unauthorized)
+
+        // Deleting the lesson ends its links at once (within the few seconds liveness is remembered).
+        let teacher = try await client.signIn("teacher")
+        #expect(try await client.execute(uri: "/api/v1/recordings/\(id)", method: .delete, headers: [.authorization: "Bearer \(teacher)"]).status == .noContent)
+        try await eventually(10) { try await client.execute(uri: url, method: .get).status == .notFound }
     }
 
     @Test("A truncated recording fails with the transcoder's reason; the server keeps serving")

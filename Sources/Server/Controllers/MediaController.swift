@@ -2,7 +2,9 @@ import CLinux
 import Catalog
 import Delivery
 import Foundation
+import GRDB
 import Hummingbird
+import Synchronization
 import _NIOFileSystem
 
 /// Serves published HLS files: `GET`/`HEAD /media/{recording}/{version}/{token}/…`.
@@ -14,6 +16,7 @@ struct MediaController {
     let signer: PlaybackSigner
     let mediaRoot: String
     let cache: SegmentCache
+    let liveness: RecordingLiveness
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -32,7 +35,9 @@ struct MediaController {
         case .expired: throw APIError(.forbidden, "expired_token", "this playback link has expired; open the lesson again")
         case .invalid: throw APIError(.forbidden, "invalid_token", "this playback link is not valid for this recording")
         }
-        guard let relative = MediaFiles.relativePath(context.parameters.getCatchAll().map(String.init)) else {
+        guard let relative = MediaFiles.relativePath(context.parameters.getCatchAll().map(String.init)),
+            try await liveness.isLive(recordingId)
+        else {
             throw APIError.notFound("media file")
         }
         if let tier = MediaFiles.singleTier(relative) {
@@ -197,5 +202,31 @@ enum HTTPDate {
         parts.tm_min = clock[1]
         parts.tm_sec = clock[2]
         return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+    }
+}
+
+/// Whether a recording still exists (not deleted), remembered for a few seconds: a link issued
+/// before a deletion stops working at once rather than at its expiry, without a database read
+/// for every segment of every classroom.
+final class RecordingLiveness: Sendable {
+    let database: AppDatabase
+    let memory: TimeInterval
+    private let known = Mutex([Int64: (live: Bool, checked: Date)]())
+
+    init(database: AppDatabase, memory: TimeInterval = 5) {
+        self.database = database
+        self.memory = memory
+    }
+
+    func isLive(_ id: Int64, now: Date = Date()) async throws -> Bool {
+        if let entry = known.withLock({ $0[id] }), now.timeIntervalSince(entry.checked) < memory { return entry.live }
+        let live = try await database.writer.read { db in
+            try Bool.fetchOne(db, sql: "SELECT deletedAt IS NULL FROM recording WHERE id = ?", arguments: [id]) ?? false
+        }
+        known.withLock { known in
+            if known.count > 10_000 { known.removeAll() }
+            known[id] = (live, now)
+        }
+        return live
     }
 }
