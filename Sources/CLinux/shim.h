@@ -1,19 +1,22 @@
-// C library calls Swift cannot reach directly: Linux calls Glibc's module leaves out because they
-// need _GNU_SOURCE, and zlib's gzip framing (a macro-configured stream).
+// C library calls Swift cannot reach directly: sync_file_range, which Glibc's module leaves out,
+// and zlib's gzip framing (a macro-configured stream).
 #ifndef LESSONLINK_CLINUX_SHIM_H
 #define LESSONLINK_CLINUX_SHIM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <fcntl.h>
 #include <string.h>
+#include <sys/types.h>
 #include <zlib.h>
+
+// <fcntl.h> declares sync_file_range only under _GNU_SOURCE, and defining that here would give
+// this module its own version of the system headers (clang then rejects two fd_set definitions
+// when Dispatch meets them). The Linux declaration and flag, as the man page gives them:
+extern int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags);
+#define LESSONLINK_SYNC_FILE_RANGE_WRITE 2
 
 /// Starts writeback of a file range without waiting for it (sync_file_range with
 /// SYNC_FILE_RANGE_WRITE). Returns 0, or -1 with errno set.
 static inline int lessonlink_start_writeback(int fd, off_t offset, off_t length) {
-    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+    return sync_file_range(fd, offset, length, LESSONLINK_SYNC_FILE_RANGE_WRITE);
 }
 
 /// An upper bound for the gzip of `length` bytes.
