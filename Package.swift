@@ -83,6 +83,8 @@ let package = Package(
             name: "Delivery",
             dependencies: [
                 "Catalog",
+                "Media",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: exposing
@@ -123,6 +125,7 @@ let package = Package(
                 "Catalog",
                 "Server",
                 "Transcoding",
+                "Delivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -147,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeliveryTests",
-            dependencies: ["Delivery"],
+            dependencies: ["Delivery", "Media"],
             swiftSettings: exposing
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Catalog
+import Media
 import Delivery
 import Foundation
 import GRDB
@@ -23,7 +24,9 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
     let metrics = ServerMetrics()
     let router = buildRouter(
         database: database, config: config, authenticator: authenticator, registry: registry, processor: processor,
-        metrics: metrics, signer: try config.playbackSigner())
+        metrics: metrics, signer: try config.playbackSigner(),
+        // Read at start: a broken ladder file stops the server with its file:line message.
+        ladder: try Ladder.load(path: config.ladderPath))
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "LessonLink"),
@@ -38,7 +41,7 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
 
 func buildRouter(
     database: AppDatabase, config: ServerConfig, authenticator: Authenticator, registry: UploadRegistry,
-    processor: UploadProcessor, metrics: ServerMetrics, signer: PlaybackSigner
+    processor: UploadProcessor, metrics: ServerMetrics, signer: PlaybackSigner, ladder: Ladder = .default
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
@@ -64,7 +67,7 @@ func buildRouter(
     api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)
     api.addRoutes(RecordingsController(
             database: database, queue: config.jobQueue(database), signer: signer, playbackLifetime: config.playbackTokenLifetime).endpoints, atPath: "recordings")
-    api.addRoutes(DirectoryController(database: database).endpoints)
+    api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: ladder)).endpoints)
     api.addRoutes(
         UploadsController(database: database, config: config, registry: registry, processor: processor, metrics: metrics).endpoints,
         atPath: "uploads")

@@ -9,7 +9,7 @@ struct LessonLink: AsyncParsableCommand {
         abstract: "LessonLink: a county's hub for recorded lessons.",
         version: "0.1.0 (\(Libav.versions))",
         subcommands: [
-            ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self,
+            ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self, PlanCommand.self,
             ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
         ]
     )

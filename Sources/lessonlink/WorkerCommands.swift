@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Delivery
 import Foundation
 import Logging
 import Media
@@ -197,5 +198,37 @@ struct RetranscodeCommand: AsyncParsableCommand {
 extension String {
     fileprivate func padded(_ width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}
+
+/// `lessonlink plan`: for every school (or one), the best tier its classrooms can stream at once,
+/// flagging the under-served ones for the county.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Which tier each school's classrooms can stream at once; under-served schools flagged.")
+
+    @Option(help: "Only this school.") var school: Int64?
+    @Option(help: "Classrooms streaming at once (default: all of each school's).") var classrooms: Int?
+    @Option(help: "Fraction of each link kept free.") var headroom = 0.3
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let config = try await options.load()
+        let database = try AppDatabase.open(path: config.databasePath)
+        let planner = TierPlanner(ladder: try Ladder.load(path: config.ladderPath))
+        let schools = try await database.writer.read { db in
+            try School.order(School.Columns.districtId, School.Columns.name).fetchAll(db).map { ($0.id!, $0.name) }
+        }
+        print("school".padded(28) + "uplink".padded(9) + "classrooms".padded(12) + "each".padded(11) + "tier".padded(8) + "")
+        var underServed = 0
+        for (id, name) in schools where school == nil || school == id {
+            guard let plan = try await planner.plan(school: id, classrooms: classrooms, headroom: headroom, database: database) else { continue }
+            if plan.underServed { underServed += 1 }
+            print(
+                name.padded(28 - name.count) + "\(plan.uplinkMbps) Mb/s".padded(9) + "\(plan.classrooms)".padded(12)
+                    + String(format: "%.1f Mb/s", plan.perClassroomMbps).padded(11) + (plan.tier ?? "none").padded(8)
+                    + (plan.underServed ? "under-served" : ""))
+        }
+        print("\(underServed) under-served")
     }
 }

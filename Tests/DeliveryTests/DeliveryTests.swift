@@ -100,3 +100,30 @@ struct SingleTierTests {
         #expect(MediaFiles.singleTierMaster(master, tier: "1080p") == nil)
     }
 }
+
+@Suite("Tier planner")
+struct TierPlannerTests {
+    let planner = TierPlanner(ladder: .default)
+
+    @Test("With the county's default links, every recording classroom of a school gets 1080p")
+    func defaults() {
+        let plan = planner.plan(uplinkMbps: 1000, classroomLinkMbps: 100, classrooms: 8)
+        #expect(plan.tier == "1080p" && !plan.underServed)
+        #expect(abs(plan.perClassroomMbps - 70) < 0.001, "the classroom link, less 30 % headroom")
+    }
+
+    @Test("A shared uplink steps the tier down as more classrooms stream at once", arguments: [
+        (10, "1080p", false), (100, "1080p", false), (200, "720p", true), (600, "480p", true), (1000, "360p", true), (2000, nil, true),
+    ] as [(Int, String?, Bool)])
+    func sharing(classrooms: Int, tier: String?, underServed: Bool) {
+        let plan = planner.plan(uplinkMbps: 1000, classroomLinkMbps: 100, classrooms: classrooms)
+        #expect(plan.tier == tier && plan.underServed == underServed, "\(plan.perClassroomMbps) Mb/s each")
+    }
+
+    @Test("A slow classroom link limits that classroom whatever the uplink; headroom is configurable")
+    func classroomLink() {
+        #expect(planner.plan(uplinkMbps: 1000, classroomLinkMbps: 4, classrooms: 1).tier == "720p")
+        #expect(planner.plan(uplinkMbps: 1000, classroomLinkMbps: 4, classrooms: 1, headroom: 0.5).tier == "480p")
+        #expect(planner.plan(uplinkMbps: 1000, classroomLinkMbps: 4, classrooms: 1, headroom: 0).tier == "720p")
+    }
+}

@@ -132,3 +132,30 @@ struct RecordingsTests {
         }
     }
 }
+
+@Suite("Tier planner API")
+struct TierPlanTests {
+    @Test("A school's plan follows its links and how many classrooms stream at once")
+    func plan() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        let schoolId = try await server.database().writer.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM school WHERE name = '桥头小学'")
+        }
+        let id = try #require(schoolId)
+        try await server.test { client in
+            let token = try await client.signIn("coordinator")
+            let all = try await client.get("/api/v1/schools/\(id)/plan", token: token)
+            #expect(all.status == .ok)
+            let plan = try #require(try JSONSerialization.jsonObject(with: Data(buffer: all.body)) as? [String: Any])
+            #expect(plan["tier"] as? String == "1080p" && plan["underServed"] as? Bool == false)
+            let crowded = try #require(
+                try JSONSerialization.jsonObject(with: Data(buffer: try await client.get("/api/v1/schools/\(id)/plan?classrooms=200", token: token).body))
+                    as? [String: Any])
+            #expect(crowded["tier"] as? String == "720p" && crowded["underServed"] as? Bool == true)
+            #expect(try await client.get("/api/v1/schools/\(id)/plan?headroom=2", token: token).status == .badRequest)
+            #expect(try await client.get("/api/v1/schools/999999/plan", token: token).status == .notFound)
+            #expect(try await client.get("/api/v1/schools/\(id)/plan", token: nil).status == .unauthorized)
+        }
+    }
+}

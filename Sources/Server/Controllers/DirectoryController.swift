@@ -1,4 +1,5 @@
 import Catalog
+import Delivery
 import GRDB
 import Hummingbird
 
@@ -7,11 +8,13 @@ import Hummingbird
 /// listed only within a viewer's own scope.
 struct DirectoryController {
     let database: AppDatabase
+    let planner: TierPlanner
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("districts", use: districts)
         routes.get("schools", use: schools)
+        routes.get("schools/:id/plan", use: plan)
         routes.get("classrooms", use: classrooms)
         routes.get("textbook-volumes", use: volumes)
         routes.get("textbook-volumes/:id", use: volume)
@@ -37,6 +40,26 @@ struct DirectoryController {
                 if let district { query = query.filter(School.Columns.districtId == district) }
                 return try query.fetchAll(db)
             })
+    }
+
+    /// `GET /schools/{id}/plan?classrooms=N&headroom=0.3`: the best tier N classrooms of the
+    /// school can stream at once (all of them by default), and whether the school is under-served.
+    @Sendable func plan(_ request: Request, context: AppRequestContext) async throws -> TierPlanner.Plan {
+        _ = try context.requirePerson()
+        guard let id = context.parameters.get("id").flatMap(Int64.init) else { throw APIError.notFound("school") }
+        let classrooms = try integer(request, "classrooms").map(Int.init)
+        if let classrooms, !(1...10_000).contains(classrooms) { throw APIError.badRequest("classrooms must be between 1 and 10000") }
+        var headroom = 0.3
+        if let text = request.uri.queryParameters["headroom"] {
+            guard let value = Double(String(text)), (0...0.95).contains(value) else {
+                throw APIError.badRequest("headroom must be a fraction between 0 and 0.95")
+            }
+            headroom = value
+        }
+        guard let plan = try await planner.plan(school: id, classrooms: classrooms, headroom: headroom, database: database) else {
+            throw APIError.notFound("school")
+        }
+        return plan
     }
 
     @Sendable func classrooms(_ request: Request, context: AppRequestContext) async throws -> List<Classroom> {
@@ -107,3 +130,5 @@ struct DirectoryController {
         return number
     }
 }
+
+extension TierPlanner.Plan: ResponseEncodable {}
