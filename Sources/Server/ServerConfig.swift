@@ -76,6 +76,8 @@ public struct ServerConfig: Sendable {
     }
 
     public var uploadsDirectory: String { "\(storageRoot)/uploads" }
+    /// Where an upload's bytes are written while it is in progress.
+    public func uploadDataPath(_ id: String) -> String { "\(uploadsDirectory)/\(id).part" }
     public var sourcesDirectory: String { "\(storageRoot)/sources" }
     public var mediaDirectory: String { "\(storageRoot)/media" }
 

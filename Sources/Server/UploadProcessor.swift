@@ -53,7 +53,7 @@ final class UploadProcessor: Service, Sendable {
         guard let upload = try await database.writer.read({ db in try Upload.fetchOne(db, key: id) }),
             upload.completedAt != nil, upload.processedAt == nil, let recordingId = upload.recordingId
         else { return }
-        let path = "\(config.uploadsDirectory)/\(id).part"
+        let path = config.uploadDataPath(id)
         var hash = await registry.hash(id, offset: upload.length)?.hash
         if hash == nil {
             // The running hash did not survive a restart: read the file back, once.
@@ -174,7 +174,7 @@ struct Sweeper: Service {
             return (expired.map(\.id), abandoned, deleted)
         }
         for id in expired + abandoned {
-            try? FileManager.default.removeItem(atPath: "\(config.uploadsDirectory)/\(id).part")
+            try? FileManager.default.removeItem(atPath: config.uploadDataPath(id))
         }
         var purged = 0
         for id in deleted {

@@ -36,11 +36,7 @@ public struct JobQueue: Sendable {
     /// playing until the new ones are published); otherwise it becomes `queued`.
     @discardableResult
     public static func enqueue(recordingId: Int64, maxAttempts: Int = 3, _ db: Database) throws -> TranscodeJob {
-        if let active = try TranscodeJob.filter(
-            TranscodeJob.Columns.recordingId == recordingId && [TranscodeJob.State.queued, .running].contains(TranscodeJob.Columns.state)
-        ).fetchOne(db) {
-            return active
-        }
+        if let active = try activeJob(recordingId: recordingId, db) { return active }
         var job = TranscodeJob(recordingId: recordingId, maxAttempts: maxAttempts)
         try job.insert(db)
         if var recording = try Recording.fetchOne(db, key: recordingId), recording.mediaVersion == nil {
@@ -72,9 +68,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func cancel(recordingId: Int64, now: Date = Date()) async throws -> TranscodeJob {
         try await database.writer.write { db in
-            guard var job = try TranscodeJob.filter(
-                TranscodeJob.Columns.recordingId == recordingId && [TranscodeJob.State.queued, .running].contains(TranscodeJob.Columns.state)
-            ).fetchOne(db) else {
+            guard var job = try Self.activeJob(recordingId: recordingId, db) else {
                 throw JobQueueError.notApplicable("the recording has no queued or running transcode")
             }
             job.state = .cancelled
@@ -245,6 +239,13 @@ public struct JobQueue: Sendable {
         try await database.writer.read { db in
             try TranscodeJob.filter(states.contains(TranscodeJob.Columns.state)).order(Column("id").desc).limit(limit).fetchAll(db)
         }
+    }
+
+    /// The recording's queued or running job; the schema allows one at most.
+    static func activeJob(recordingId: Int64, _ db: Database) throws -> TranscodeJob? {
+        try TranscodeJob.filter(
+            TranscodeJob.Columns.recordingId == recordingId && [TranscodeJob.State.queued, .running].contains(TranscodeJob.Columns.state)
+        ).fetchOne(db)
     }
 
     /// After a job ends without success: a recording with published media stays `ready`;

@@ -47,14 +47,14 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     static func summary(_ result: LadderResult) -> String {
         var lines = ["\(result.directory)/master.m3u8"]
-        let header = "tier".padding(9) + "resolution".padding(12) + "average".padding(12) + "peak".padding(12)
-            + "size".padding(10) + "segments"
+        let header = "tier".padded(9) + "resolution".padded(12) + "average".padded(12) + "peak".padded(12)
+            + "size".padded(10) + "segments"
         lines.append(header)
         for rendition in result.video + result.audio {
             let resolution = rendition.width.map { "\($0)x\(rendition.height ?? 0)" } ?? "audio"
             lines.append(
-                rendition.name.padding(9) + resolution.padding(12) + Format.bitRate(rendition.averageBitRate).padding(12)
-                    + Format.bitRate(rendition.peakBitRate).padding(12) + Format.bytes(rendition.size).padding(10)
+                rendition.name.padded(9) + resolution.padded(12) + Format.bitRate(rendition.averageBitRate).padded(12)
+                    + Format.bitRate(rendition.peakBitRate).padded(12) + Format.bytes(rendition.size).padded(10)
                     + "\(rendition.segmentCount)")
         }
         let total = (result.video + result.audio).reduce(0) { $0 + $1.size }
@@ -66,7 +66,8 @@ struct TranscodeCommand: AsyncParsableCommand {
 }
 
 extension String {
-    fileprivate func padding(_ width: Int) -> String {
+    /// Pads to `width` characters (at least one space after), for the command line's tables.
+    func padded(_ width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }
 }

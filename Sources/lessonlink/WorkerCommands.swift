@@ -195,12 +195,6 @@ struct RetranscodeCommand: AsyncParsableCommand {
     }
 }
 
-extension String {
-    fileprivate func padded(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
-    }
-}
-
 /// `lessonlink plan`: for every school (or one), the best tier its classrooms can stream at once,
 /// flagging the under-served ones for the county.
 struct PlanCommand: AsyncParsableCommand {

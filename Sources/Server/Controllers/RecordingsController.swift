@@ -145,16 +145,16 @@ struct RecordingsController {
         let person = try context.requirePerson()
         let id = try id(context)
         let summary = try await visible(id, viewer: Viewer(person))
-        guard let version = try await database.writer.read({ db in
-            try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id])
-        }) else {
+        let published = try await database.writer.read { db -> (version: String, renditions: [Rendition], linkMbps: Int?)? in
+            guard let version = try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id]) else {
+                return nil
+            }
+            let renditions = try Rendition.filter(Column("recordingId") == id && Column("version") == version)
+                .order(Column("height").desc).fetchAll(db)
+            return (version, renditions, try person.classroomId.flatMap { try Classroom.fetchOne(db, key: $0)?.linkMbps })
+        }
+        guard let (version, renditions, linkMbps) = published else {
             throw APIError(.conflict, "not_ready", "the lesson is not ready to play yet (it is \(summary.state.rawValue))")
-        }
-        let renditions = try await database.writer.read { db in
-            try Rendition.filter(Column("recordingId") == id && Column("version") == version).order(Column("height").desc).fetchAll(db)
-        }
-        let linkMbps = try await database.writer.read { db in
-            try person.classroomId.flatMap { try Classroom.fetchOne(db, key: $0)?.linkMbps }
         }
         let expires = Date().addingTimeInterval(playbackLifetime)
         let base = "/media/\(id)/\(version)/\(signer.token(recordingId: id, expires: expires))"

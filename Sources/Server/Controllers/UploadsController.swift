@@ -305,7 +305,7 @@ struct UploadsController {
 
     // MARK: - Helpers
 
-    func dataPath(_ id: String) -> String { "\(config.uploadsDirectory)/\(id).part" }
+    func dataPath(_ id: String) -> String { config.uploadDataPath(id) }
 
     /// The upload, if `person` owns it (or is an admin); anyone else gets 404, as existence must
     /// not leak. Expired uploads answer 410.
