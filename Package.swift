@@ -82,6 +82,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
+                "CLinux",
                 "Catalog",
                 "Media",
                 .product(name: "GRDB", package: "GRDB.swift"),

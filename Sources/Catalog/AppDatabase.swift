@@ -47,6 +47,9 @@ public struct AppDatabase: Sendable {
         migrator.registerMigration("v3 transcode jobs and renditions") { db in
             try db.execute(sql: Schema.v3)
         }
+        migrator.registerMigration("v4 resource packs") { db in
+            try db.execute(sql: Schema.v4)
+        }
         return migrator
     }
 }
@@ -245,5 +248,76 @@ enum Schema {
             duration REAL NOT NULL,
             UNIQUE (recordingId, version, name)
         );
+        """
+
+    /// Resource packs (资源包): a pack belongs to a lead school; its versions are drafts until
+    /// published, then frozen. `packFile` is a published version's file list (the manifest's
+    /// rows); the bytes live once per SHA-256 in the object store, so the hash is the link.
+    static let v4 = """
+        CREATE TABLE resourcePack (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            leadSchoolId INTEGER NOT NULL REFERENCES school(id),
+            createdBy INTEGER NOT NULL REFERENCES person(id),
+            createdAt DATETIME NOT NULL,
+            deletedAt DATETIME
+        );
+        CREATE INDEX resourcePack_leadSchoolId ON resourcePack(leadSchoolId);
+        CREATE TABLE packVersion (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            packId INTEGER NOT NULL REFERENCES resourcePack(id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('draft', 'published')),
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            notes TEXT NOT NULL DEFAULT '',
+            createdBy INTEGER NOT NULL REFERENCES person(id),
+            createdAt DATETIME NOT NULL,
+            publishedBy INTEGER REFERENCES person(id),
+            publishedAt DATETIME,
+            manifestSha256 TEXT,
+            manifestSize INTEGER,
+            totalSize INTEGER,
+            fileCount INTEGER,
+            sweptAt DATETIME,
+            UNIQUE (packId, number)
+        );
+        CREATE UNIQUE INDEX packVersion_draft ON packVersion(packId) WHERE state = 'draft';
+        CREATE TABLE packTarget (
+            versionId INTEGER NOT NULL REFERENCES packVersion(id) ON DELETE CASCADE,
+            schoolId INTEGER NOT NULL REFERENCES school(id),
+            grades TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (versionId, schoolId)
+        );
+        CREATE INDEX packTarget_schoolId ON packTarget(schoolId);
+        CREATE TABLE packItem (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            versionId INTEGER NOT NULL REFERENCES packVersion(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('recording', 'attachment')),
+            title TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            recordingId INTEGER REFERENCES recording(id),
+            clipStart REAL,
+            clipEnd REAL,
+            sourceTitle TEXT,
+            sourceTeacher TEXT,
+            sourceSchool TEXT,
+            fileName TEXT,
+            sha256 TEXT,
+            size INTEGER,
+            CHECK ((kind = 'recording') = (recordingId IS NOT NULL)),
+            CHECK ((kind = 'attachment') = (sha256 IS NOT NULL))
+        );
+        CREATE INDEX packItem_versionId ON packItem(versionId, position);
+        CREATE TABLE packFile (
+            versionId INTEGER NOT NULL REFERENCES packVersion(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            crc32 INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            PRIMARY KEY (versionId, path)
+        );
+        CREATE INDEX packFile_sha256 ON packFile(sha256);
         """
 }

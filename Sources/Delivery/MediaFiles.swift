@@ -31,28 +31,30 @@ public enum MediaFiles {
 
     /// The master playlist reduced to one video tier (its audio rendition kept).
     public static func singleTierMaster(_ master: String, tier: String) -> String? {
+        let reduced = Self.master(master, keeping: [tier], iFrames: true)
+        return reduced.contains("\n\(tier)/") ? reduced : nil
+    }
+
+    /// The master playlist with only the variants whose folder is in `tiers` (audio renditions
+    /// declared by `EXT-X-MEDIA` always stay), with or without its I-frame playlists.
+    public static func master(_ master: String, keeping tiers: Set<String>, iFrames: Bool) -> String {
+        func tier(of uri: some StringProtocol) -> String { String(uri.split(separator: "/").first ?? "") }
         var lines: [String] = []
-        var found = false
         var skipNext = false
         for line in master.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             if skipNext {
                 skipNext = false
-                if line.hasPrefix("\(tier)/") {
-                    lines.append(line)
-                    found = true
-                } else {
-                    lines.removeLast()
-                }
+                if tiers.contains(tier(of: line)) { lines.append(line) } else { lines.removeLast() }
             } else if line.hasPrefix("#EXT-X-STREAM-INF:") {
                 lines.append(line)
                 skipNext = true
             } else if line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") {
-                if line.contains("URI=\"\(tier)/") { lines.append(line) }
+                if iFrames, let uri = line.range(of: "URI=\""), tiers.contains(tier(of: line[uri.upperBound...])) { lines.append(line) }
             } else {
                 lines.append(line)
             }
         }
-        return found ? lines.joined(separator: "\n") : nil
+        return lines.joined(separator: "\n")
     }
 
     /// Tier folder names as ladders name them (`1080p`, `audio-low`): letters, digits, `-`, `_`.

@@ -68,6 +68,12 @@ func buildRouter(
     api.addRoutes(RecordingsController(
             database: database, queue: config.jobQueue(database), signer: signer, playbackLifetime: config.playbackTokenLifetime).endpoints, atPath: "recordings")
     api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: ladder)).endpoints)
+    let publisher = PackPublisher(
+        database: database, store: ObjectStore(root: config.objectsDirectory), mediaRoot: config.mediaDirectory,
+        planner: TierPlanner(ladder: ladder))
+    api.addRoutes(
+        PacksController(packs: PackStore(database: database), publisher: publisher, attachmentMaxSize: config.packAttachmentMaxSize)
+            .endpoints, atPath: "packs")
     api.addRoutes(
         UploadsController(database: database, config: config, registry: registry, processor: processor, metrics: metrics).endpoints,
         atPath: "uploads")

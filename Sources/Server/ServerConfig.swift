@@ -69,6 +69,11 @@ public struct ServerConfig: Sendable {
     /// `playback.tokenLifetimeSeconds`: how long a playback link works (a school day).
     public var playbackTokenLifetime: TimeInterval = 8 * 3600
 
+    /// `packs.attachmentMaxMegabytes`: the largest file a pack may carry as an attachment.
+    public var packAttachmentMaxSize: Int64 = 500 << 20
+    /// `packs.keepOldVersionsSeconds`: how long a superseded pack version stays downloadable.
+    public var packKeepOldVersions: TimeInterval = 30 * 24 * 3600
+
     public init() {}
 
     static var currentExecutable: String {
@@ -80,6 +85,8 @@ public struct ServerConfig: Sendable {
     public func uploadDataPath(_ id: String) -> String { "\(uploadsDirectory)/\(id).part" }
     public var sourcesDirectory: String { "\(storageRoot)/sources" }
     public var mediaDirectory: String { "\(storageRoot)/media" }
+    /// Pack files, stored once by SHA-256.
+    public var objectsDirectory: String { "\(storageRoot)/objects" }
 
     /// Reads the configuration file (if present), the environment and `arguments` (flags only).
     public static func load(
@@ -121,6 +128,8 @@ public struct ServerConfig: Sendable {
         mediaCacheBytes = reader.int(forKey: "media.cacheMegabytes", default: mediaCacheBytes >> 20) << 20
         playbackSigningKey = reader.string(forKey: "playback.signingKey", isSecret: true)
         playbackTokenLifetime = reader.double(forKey: "playback.tokenLifetimeSeconds", default: playbackTokenLifetime)
+        packAttachmentMaxSize = Int64(reader.int(forKey: "packs.attachmentMaxMegabytes", default: Int(packAttachmentMaxSize >> 20))) << 20
+        packKeepOldVersions = reader.double(forKey: "packs.keepOldVersionsSeconds", default: packKeepOldVersions)
     }
 }
 

@@ -1,5 +1,6 @@
 import Catalog
 import Crypto
+import Delivery
 import Foundation
 import Transcoding
 import GRDB
@@ -191,10 +192,12 @@ struct Sweeper: Service {
         }
         let media = try await MediaLayout(storageRoot: config.storageRoot).sweep(
             database: database, keepOldVersions: config.keepOldVersions, now: now)
-        if !expired.isEmpty || !abandoned.isEmpty || purged > 0 || !media.isEmpty {
+        let packs = try await PackStore(database: database).sweep(
+            store: ObjectStore(root: config.objectsDirectory), keepOldVersions: config.packKeepOldVersions, now: now)
+        if !expired.isEmpty || !abandoned.isEmpty || purged > 0 || !media.isEmpty || packs.versions > 0 || packs.bytes > 0 {
             logger.info(
                 "swept", metadata: ["expiredUploads": "\(expired.count)", "abandonedUploads": "\(abandoned.count)", "deletedRecordings": "\(purged)",
-                    "mediaFolders": "\(media.count)"])
+                    "mediaFolders": "\(media.count)", "packVersions": "\(packs.versions)", "packBytes": "\(packs.bytes)"])
         }
     }
 }

@@ -1,0 +1,365 @@
+import Catalog
+import Delivery
+import Foundation
+import Hummingbird
+import NIOPosix
+import _NIOFileSystem
+
+/// Resource packs (资源包): `/api/v1/packs`.
+///
+/// Makers (the lead school's teachers, its coordinator, admins) build a draft — title, notes,
+/// targets, items — and publish it; member schools list what is addressed to them and download a
+/// version whole (a ZIP with `Range`) or file by file through its manifest, which is what
+/// `lessonlink mirror` does.
+struct PacksController {
+    let packs: PackStore
+    let publisher: PackPublisher
+    let attachmentMaxSize: Int64
+
+    var store: ObjectStore { publisher.store }
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get(use: list)
+        routes.post(use: create)
+        routes.get(":id", use: get)
+        routes.patch(":id", use: update)
+        routes.post(":id/items", use: addItem)
+        routes.put(":id/items", use: reorder)
+        routes.delete(":id/items/:item", use: removeItem)
+        routes.post(":id/attachments", use: attach)
+        routes.post(":id/publish", use: publish)
+        for method in [HTTPRequest.Method.get, .head] {
+            routes.on(":id/versions/:number/manifest", method: method, use: manifest)
+            routes.on(":id/versions/:number/zip", method: method, use: zip)
+            routes.on(":id/versions/:number/files/**", method: method, use: file)
+        }
+        return routes
+    }
+
+    struct List: ResponseEncodable {
+        var items: [PackStore.Summary]
+    }
+
+    struct CreateRequest: Decodable {
+        var leadSchoolId: Int64?
+        var title: String
+        var description: String?
+        var notes: String?
+        var targets: [PackStore.Target]?
+    }
+
+    struct ItemRequest: Decodable {
+        var recordingId: Int64
+        var title: String?
+        var note: String?
+        var clipStart: Double?
+        var clipEnd: Double?
+    }
+
+    struct OrderRequest: Decodable {
+        var itemIds: [Int64]
+    }
+
+    struct VersionResponse: ResponseEncodable {
+        var pack: Int64
+        var version: Int
+        var manifestSha256: String
+        var fileCount: Int
+        var totalSize: Int64
+        var publishedAt: Date
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> List {
+        List(items: try await packs.list(for: try viewer(context)))
+    }
+
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackStore.PackView> {
+        let viewer = try viewer(context)
+        let body = try await request.decodeJSON(as: CreateRequest.self, context: context)
+        let changes = PackStore.Changes(title: body.title, description: body.description, notes: body.notes, targets: body.targets)
+        let view = try await mapped { try await packs.create(by: viewer, leadSchoolId: body.leadSchoolId, changes: changes) }
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/packs/\(view.id)"], response: view)
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        return try await mapped { try await packs.view(id, for: viewer) }
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        let changes = try await request.decodeJSON(as: PackStore.Changes.self, context: context)
+        return try await mapped { try await packs.edit(id, by: viewer, changes: changes) }
+    }
+
+    @Sendable func addItem(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        let body = try await request.decodeJSON(as: ItemRequest.self, context: context)
+        let item = try await mapped {
+            try await packs.addRecording(
+                id, by: viewer, recordingId: body.recordingId, title: body.title, note: body.note ?? "", clipStart: body.clipStart,
+                clipEnd: body.clipEnd)
+        }
+        return EditedResponse(status: .created, response: item)
+    }
+
+    @Sendable func reorder(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        let body = try await request.decodeJSON(as: OrderRequest.self, context: context)
+        try await mapped { try await packs.reorder(id, itemIds: body.itemIds, by: viewer) }
+        return try await mapped { try await packs.view(id, for: viewer) }
+    }
+
+    @Sendable func removeItem(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        guard let item = context.parameters.get("item").flatMap(Int64.init) else { throw APIError.notFound("item") }
+        try await mapped { try await packs.removeItem(id, itemId: item, by: viewer) }
+        return .noContent
+    }
+
+    /// `POST /packs/{id}/attachments?name=教案.docx&title=…&note=…`, the file as the raw body.
+    /// Stored in the object store as it arrives (hashed on the way), at most `attachmentMaxSize`.
+    @Sendable func attach(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty, name.utf8.count <= 255 else {
+            throw APIError.badRequest("name the file: ?name=<file name>")
+        }
+        // Check permission before accepting a byte.
+        _ = try await mapped { try await packs.view(id, for: viewer) }
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > attachmentMaxSize {
+            throw Self.tooLarge(attachmentMaxSize)
+        }
+        let object = try await receive(request.body)
+        let title = request.uri.queryParameters["title"].map(String.init)
+        let note = request.uri.queryParameters["note"].map(String.init) ?? ""
+        let item = try await mapped { try await packs.addAttachment(id, by: viewer, fileName: name, title: title, note: note, object: object) }
+        return EditedResponse(status: .created, response: item)
+    }
+
+    /// `POST /packs/{id}/publish`: freezes the draft as a new version.
+    @Sendable func publish(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<VersionResponse> {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        let version = try await mapped {
+            let plan = try await publisher.prepare(id, by: viewer)
+            // Hashing and linking every file reads them all: the thread pool, not the event loop.
+            let assembled = try await NIOThreadPool.singleton.runIfActive { try publisher.assemble(plan, viewer: viewer) }
+            return try await publisher.commit(assembled, by: viewer)
+        }
+        context.logger.info("pack published", metadata: ["pack": "\(id)", "version": "\(version.number)"])
+        return EditedResponse(
+            status: .created,
+            response: VersionResponse(
+                pack: id, version: version.number, manifestSha256: version.manifestSha256 ?? "", fileCount: version.fileCount ?? 0,
+                totalSize: version.totalSize ?? 0, publishedAt: version.publishedAt ?? Date()))
+    }
+
+    // MARK: - Downloads
+
+    @Sendable func manifest(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let version = try await downloadable(context)
+        guard let hash = version.manifestSha256 else { throw APIError.notFound("manifest") }
+        return try await FileResponse.serve(
+            path: store.path(of: hash), request: request, contentType: "application/json; charset=utf-8", etag: "\"\(hash)\"",
+            cacheControl: "private, max-age=31536000, immutable")
+    }
+
+    /// The whole version as one ZIP: `manifest.json` first, then every file, stored.
+    @Sendable func zip(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let version = try await downloadable(context)
+        guard let hash = version.manifestSha256, let manifestSize = version.manifestSize else { throw APIError.notFound("manifest") }
+        let manifestObject = try await NIOThreadPool.singleton.runIfActive { [store] in try ObjectStore.digest(file: store.path(of: hash)) }
+        let files = try await packs.files(versionId: version.id!)
+        let entries = [ZipLayout.Entry(name: "manifest.json", size: manifestSize, crc32: manifestObject.crc32, source: store.path(of: hash))]
+            + files.map { ZipLayout.Entry(name: $0.path, size: $0.size, crc32: $0.crc32, source: store.path(of: $0.sha256)) }
+        let layout = ZipLayout(entries: entries, modified: version.publishedAt ?? version.createdAt)
+        let name = "pack-\(version.packId)-v\(version.number).zip"
+        var headers: HTTPFields = [
+            .contentType: "application/zip", .acceptRanges: "bytes", .eTag: "\"\(hash)\"",
+            .contentDisposition: "attachment; filename=\"\(name)\"", .cacheControl: "private, max-age=31536000, immutable",
+        ]
+        if let match = request.headers[.ifRange], match != "\"\(hash)\"" {
+            // A resumed download of a different archive must start over (RFC 9110 §13.1.5).
+            return Self.zipResponse(layout, range: nil, headers: headers, head: request.method == .head)
+        }
+        switch ByteRange(header: request.headers[.range], size: Int(layout.length)) {
+        case .unsatisfiable:
+            throw APIError(
+                .rangeNotSatisfiable, "range_not_satisfiable", "the range starts past the archive's \(layout.length) bytes",
+                headers: [.contentRange: "bytes */\(layout.length)"])
+        case .partial(let range):
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(layout.length)"
+            return Self.zipResponse(layout, range: Int64(range.lowerBound)...Int64(range.upperBound), headers: headers, head: request.method == .head)
+        case .whole:
+            return Self.zipResponse(layout, range: nil, headers: headers, head: request.method == .head)
+        }
+    }
+
+    static func zipResponse(_ layout: ZipLayout, range: ClosedRange<Int64>?, headers: HTTPFields, head: Bool) -> Response {
+        var headers = headers
+        let span = range ?? 0...(layout.length - 1)
+        headers[.contentLength] = "\(span.count)"
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        if head { return Response(status: status, headers: headers) }
+        let body = ResponseBody(contentLength: span.count) { writer in
+            for piece in layout.pieces(in: span) {
+                switch piece {
+                case .bytes(let bytes):
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                case .file(let path, let offset, let length):
+                    try await FileResponse.write(path: path, range: offset..<(offset + length), to: &writer)
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    /// One file of a version by its path in the manifest.
+    @Sendable func file(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let version = try await downloadable(context)
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        guard PackManifest.isSafePath(path), let file = try await packs.file(versionId: version.id!, path: path) else {
+            throw APIError.notFound("file \(path) in this version")
+        }
+        let contentType = MediaFiles.contentType(path) == "application/octet-stream" && path.hasSuffix(".pdf")
+            ? "application/pdf" : MediaFiles.contentType(path)
+        return try await FileResponse.serve(
+            path: store.path(of: file.sha256), request: request, contentType: contentType, etag: "\"\(file.sha256)\"",
+            cacheControl: "private, max-age=31536000, immutable")
+    }
+
+    // MARK: - Helpers
+
+    private func downloadable(_ context: AppRequestContext) async throws -> PackVersion {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        guard let number = context.parameters.get("number").flatMap(Int.init) else { throw APIError.notFound("version") }
+        return try await mapped { try await packs.publishedVersion(id, number: number, for: viewer) }
+    }
+
+    private func viewer(_ context: AppRequestContext) throws -> Viewer {
+        Viewer(try context.requirePerson())
+    }
+
+    private func packId(_ context: AppRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("id").flatMap(Int64.init) else { throw APIError.notFound("pack") }
+        return id
+    }
+
+    /// Runs `body`, turning pack errors into API errors.
+    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PackError {
+            throw Self.apiError(error)
+        }
+    }
+
+    static func apiError(_ error: PackError) -> APIError {
+        switch error {
+        case .notFound(let what): APIError.notFound(what)
+        case .forbidden(let message): APIError(.forbidden, "forbidden", message)
+        case .invalid(let message): APIError.badRequest(message)
+        case .conflict(let message): APIError(.conflict, "conflict", message)
+        case .gone(let message): APIError(.gone, "gone", message)
+        case .storage(let message):
+            message.contains(String(cString: strerror(ENOSPC)))
+                ? APIError(.insufficientStorage, "disk_full", "the server's disk is full: \(message)")
+                : APIError(.internalServerError, "storage_error", message)
+        }
+    }
+
+    static func tooLarge(_ limit: Int64) -> APIError {
+        APIError(.contentTooLarge, "too_large", "attachments are limited to \(limit >> 20) MB")
+    }
+
+    /// Streams a request body into a temporary file inside the store, then adopts it under its hash.
+    private func receive(_ body: RequestBody) async throws -> ObjectStore.Object {
+        let folder = "\(store.root)/incoming"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let temporary = "\(folder)/\(UUID().uuidString)"
+        var digest = ObjectStore.Digest()
+        do {
+            try await FileSystem.shared.withFileHandle(
+                forWritingAt: FilePath(temporary), options: .newFile(replaceExisting: false)
+            ) { handle in
+                var offset: Int64 = 0
+                for try await buffer in body {
+                    buffer.withUnsafeReadableBytes { digest.update($0) }
+                    if digest.size > attachmentMaxSize { throw Self.tooLarge(attachmentMaxSize) }
+                    try await handle.write(contentsOf: buffer, toAbsoluteOffset: offset)
+                    offset += Int64(buffer.readableBytes)
+                }
+                try await handle.synchronize()
+            }
+            let object = digest.finish()
+            try store.adopt(temporary, as: object)
+            return object
+        } catch let error as APIError {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        } catch let error as FileSystemError where error.code == .resourceExhausted {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw APIError(.insufficientStorage, "disk_full", "the server's disk is full; the attachment was not kept")
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+}
+
+extension PackStore.PackView: ResponseEncodable {}
+extension PackItem: ResponseEncodable {}
+
+/// A file on disk as an HTTP response: validators, `Range`, HEAD, streamed in chunks.
+enum FileResponse {
+    static func serve(path: String, request: Request, contentType: String, etag: String, cacheControl: String) async throws -> Response {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { throw APIError.notFound("file") }
+        let size = Int(status.st_size)
+        var headers: HTTPFields = [.contentType: contentType, .eTag: etag, .acceptRanges: "bytes", .cacheControl: cacheControl]
+        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        let head = request.method == .head
+        var range = ByteRange(header: request.headers[.range], size: size)
+        if let ifRange = request.headers[.ifRange], ifRange != etag { range = .whole }
+        switch range {
+        case .unsatisfiable:
+            throw APIError(
+                .rangeNotSatisfiable, "range_not_satisfiable", "the range starts past the file's \(size) bytes",
+                headers: [.contentRange: "bytes */\(size)"])
+        case .partial(let span):
+            headers[.contentRange] = "bytes \(span.lowerBound)-\(span.upperBound)/\(size)"
+            headers[.contentLength] = "\(span.count)"
+            return Response(status: .partialContent, headers: headers, body: head ? .init() : body(path, Int64(span.lowerBound)..<Int64(span.upperBound + 1)))
+        case .whole:
+            headers[.contentLength] = "\(size)"
+            return Response(status: .ok, headers: headers, body: head || size == 0 ? .init() : body(path, 0..<Int64(size)))
+        }
+    }
+
+    static func body(_ path: String, _ range: Range<Int64>) -> ResponseBody {
+        ResponseBody(contentLength: range.count) { writer in
+            try await write(path: path, range: range, to: &writer)
+            try await writer.finish(nil)
+        }
+    }
+
+    /// Copies `range` of a file to a response in 1 MiB chunks, as the socket takes them.
+    static func write(path: String, range: Range<Int64>, to writer: inout any ResponseBodyWriter) async throws {
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+            for try await chunk in handle.readChunks(in: range, chunkLength: .mebibytes(1)) {
+                try await writer.write(chunk)
+            }
+        }
+    }
+}
