@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // FFmpeg's C libraries, found through pkg-config; the module map links each library.
@@ -87,6 +88,7 @@ let package = Package(
                 "Media",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: exposing
         ),
@@ -115,6 +117,7 @@ let package = Package(
                 .embedInCode("Resources/openapi.yaml"),
                 .embedInCode("Resources/web/app.js"),
                 .embedInCode("Resources/web/player.js"),
+                .embedInCode("Resources/web/mirror.js"),
                 .embedInCode("Resources/web/style.css"),
             ],
             swiftSettings: exposing

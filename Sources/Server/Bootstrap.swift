@@ -72,6 +72,22 @@ public enum Bootstrap {
         }
     }
 
+    /// A new session token for `username` lasting `lifetime` seconds: how a school's mirror or a
+    /// classroom screen signs in without a password typed on it. Changing the password revokes it.
+    public static func issueToken(config: ServerConfig, username: String, lifetime: TimeInterval) async throws -> String {
+        let database = try AppDatabase.open(path: config.databasePath)
+        let token = Authenticator.newToken()
+        try await database.writer.write { db in
+            guard let person = try Person.filter(Person.Columns.username == username).fetchOne(db), !person.disabled else {
+                throw CatalogError.notFound("user '\(username)'")
+            }
+            var session = AuthSession(
+                tokenHash: Authenticator.tokenHash(token), personId: person.id!, createdAt: Date(), expiresAt: Date().addingTimeInterval(lifetime))
+            try session.insert(db)
+        }
+        return token
+    }
+
     public static func listUsers(config: ServerConfig) async throws -> [Person] {
         let database = try AppDatabase.open(path: config.databasePath)
         return try await database.writer.read { db in try Person.order(Person.Columns.username).fetchAll(db) }

@@ -46,12 +46,20 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the LessonLink server.",
         discussion: "Any configuration key can be overridden: --http-port 9090, --storage-root PATH …")
 
+    @Option(name: .long, help: "Serve this mirror folder read-only (a school's LAN) instead of the county server.")
+    var mirror: String?
+
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
         var logger = Logger(label: "lessonlink")
         logger.logLevel = .info
         let config = try await options.load()
+        if let mirror {
+            guard FileManager.default.fileExists(atPath: mirror) else { throw ValidationError("--mirror: \(mirror) does not exist") }
+            try await buildMirrorApplication(root: mirror, host: config.host, port: config.port, logger: logger).runService()
+            return
+        }
         let app = try await buildApplication(config, logger: logger)
         try await app.runService()
     }

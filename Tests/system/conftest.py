@@ -60,12 +60,19 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server():
+def county():
+    """The session's server process (its storage root, its arguments)."""
     storage = Path(tempfile.mkdtemp(prefix="lessonlink-system-"))
     running = Server(storage).start()
-    yield running.base
+    yield running
     running.stop()
     shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(county):
+    """The session server's base URL."""
+    return county.base
 
 
 @pytest.fixture()

@@ -225,14 +225,22 @@ struct PacksController {
     /// One file of a version by its path in the manifest.
     @Sendable func file(_ request: Request, context: AppRequestContext) async throws -> Response {
         let version = try await downloadable(context)
-        let path = context.parameters.getCatchAll().joined(separator: "/")
-        guard PackManifest.isSafePath(path), let file = try await packs.file(versionId: version.id!, path: path) else {
+        // The router leaves path components percent-encoded (attachment names are often Chinese).
+        let path = context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
+        guard PackManifest.isSafePath(path) else { throw APIError.notFound("file \(path) in this version") }
+        guard let file = try await packs.file(versionId: version.id!, path: path) else {
+            // A one-tier master, for native HLS players when someone picks a tier by hand.
+            let folder = (path as NSString).deletingLastPathComponent
+            if MediaFiles.singleTier((path as NSString).lastPathComponent) != nil,
+                let master = try await packs.file(versionId: version.id!, path: "\(folder)/master.m3u8"),
+                let response = PackFiles.singleTierMaster(reading: store.path(of: master.sha256), tier: (path as NSString).lastPathComponent)
+            {
+                return response
+            }
             throw APIError.notFound("file \(path) in this version")
         }
-        let contentType = MediaFiles.contentType(path) == "application/octet-stream" && path.hasSuffix(".pdf")
-            ? "application/pdf" : MediaFiles.contentType(path)
         return try await FileResponse.serve(
-            path: store.path(of: file.sha256), request: request, contentType: contentType, etag: "\"\(file.sha256)\"",
+            path: store.path(of: file.sha256), request: request, contentType: PackFiles.contentType(path), etag: "\"\(file.sha256)\"",
             cacheControl: "private, max-age=31536000, immutable")
     }
 
@@ -321,10 +329,12 @@ extension PackItem: ResponseEncodable {}
 
 /// A file on disk as an HTTP response: validators, `Range`, HEAD, streamed in chunks.
 enum FileResponse {
-    static func serve(path: String, request: Request, contentType: String, etag: String, cacheControl: String) async throws -> Response {
+    /// - Parameter etag: the validator; nil makes one from the file's size, time and inode.
+    static func serve(path: String, request: Request, contentType: String, etag: String?, cacheControl: String) async throws -> Response {
         var status = stat()
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { throw APIError.notFound("file") }
         let size = Int(status.st_size)
+        let etag = etag ?? "\"\(size)-\(status.st_mtim.tv_sec)-\(status.st_ino)\""
         var headers: HTTPFields = [.contentType: contentType, .eTag: etag, .acceptRanges: "bytes", .cacheControl: cacheControl]
         if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
             return Response(status: .notModified, headers: headers)
