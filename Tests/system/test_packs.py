@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import BINARY, ROOT, api_token, free_port
 from test_pages import upload_via_api
@@ -195,7 +197,7 @@ def test_a_mirror_of_another_district_gets_nothing(server, pack, tmp_path):
     assert bad.returncode != 0 and "401" in bad.stderr
 
 
-def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_path):
+def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_path, browser):
     token = subprocess.run([str(BINARY), "token", "classroom", "--days", "30", *county.arguments], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.strip()
     folder = tmp_path / "school"
@@ -241,6 +243,58 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
         assert worksheet.status_code == 206 and worksheet.content == pack["worksheet"][100:200]
         assert requests.post(f"{base}/api/v1/packs", json={}).status_code in (404, 405)
         assert requests.get(f"{base}/files/{pack['id']}/v1/../../../verified.log").status_code == 404
+        # A classroom plays the lesson from the mirror with the same player, through MSE too.
+        for mode in ("", "?player=mse"):
+            browser.get(f"{base}/packs/{pack['id']}{mode}")
+            browser.execute_script("const v = document.querySelector('video'); v.muted = true; v.play();")
+            WebDriverWait(browser, 30, poll_frequency=0.1).until(
+                lambda b: b.execute_script("return document.querySelector('video').currentTime") > 1.0)
+            assert ("MSE" if mode else "HLS") in browser.find_element("css selector", ".playing").text
     finally:
         lan.terminate()
         lan.wait(timeout=10)
+
+
+def test_pages_build_publish_and_download(server, browser, pack):
+    from conftest import sign_in
+    from test_pages import text, wait
+
+    # The lead school's teacher builds a pack on the web pages and publishes it.
+    sign_in(browser, server, "teacher")
+    wait(browser, lambda b: b.current_url.rstrip("/") == server)
+    browser.get(server + "/packs")
+    form = wait(browser, lambda b: b.find_element("id", "new-pack") if b.find_element("id", "new-pack").is_displayed() else None)
+    browser.find_element("id", "pack-title").send_keys("网页做的资源包 荷花")
+    form.find_element("css selector", "button").click()
+    wait(browser, lambda b: "/packs/" in b.current_url and b.find_elements("id", "pack-form"))
+    target = wait(browser, lambda b: next((l for l in b.find_elements("css selector", "#targets label") if "桥头小学" in l.text), None))
+    target.find_element("css selector", "input").click()
+    browser.find_element("id", "notes").send_keys("下午第二节课用，注意生字。")
+    old = browser.find_element("id", "pack-form")
+    old.find_element("css selector", "button[type=submit]").click()
+    WebDriverWait(browser, 20).until(staleness_of(old))  # saved, and the page reloaded
+    wait(browser, lambda b: b.find_elements("id", "add-recording") and "注意生字" in b.find_element("id", "notes").get_attribute("value"))
+    select = browser.find_element("id", "recording")
+    option = next(o for o in select.find_elements("css selector", "option") if "资源包测试" in o.text)
+    option.click()
+    browser.find_element("css selector", "#add-recording button[type=submit]").click()
+    wait(browser, lambda b: "资源包测试" in text(b, "#items"))
+    browser.find_element("id", "publish").click()
+    assert wait(browser, lambda b: "已发布第1版" in text(b, "#publish-status"), seconds=60)
+    pack_url = browser.current_url
+
+    # A member school's teacher finds it, reads the notes, plays the lesson and downloads the ZIP.
+    browser.delete_all_cookies()
+    sign_in(browser, server, "member-teacher")
+    wait(browser, lambda b: b.current_url.rstrip("/") == server)
+    browser.get(server + "/packs")
+    link = wait(browser, lambda b: next((a for a in b.find_elements("css selector", "#packs a") if a.text == "网页做的资源包 荷花"), None))
+    link.click()
+    wait(browser, lambda b: b.current_url == pack_url)
+    assert wait(browser, lambda b: "下午第二节课用，注意生字。" in text(b, "#pack"))
+    assert "王丽老师" in text(browser, "#pack")
+    browser.execute_script("const v = document.querySelector('#pack video'); v.muted = true; v.play();")
+    assert wait(browser, lambda b: b.execute_script("return document.querySelector('#pack video').currentTime") > 1.0, seconds=30)
+    status = browser.execute_script(
+        "return fetch(document.querySelector('#download').href).then(r => [r.status, r.headers.get('content-type'), r.headers.get('content-length')])")
+    assert status[0] == 200 and status[1] == "application/zip" and int(status[2]) > 100_000

@@ -12,6 +12,14 @@ struct WebController {
         routes.get("recordings/:id", use: { _, _ in
             Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#, scripts: ["/assets/player.js"])
         })
+        routes.get("packs", use: { _, _ in Self.page("资源包", "packs", Self.packs, scripts: ["/assets/packs.js"]) })
+        routes.get("packs/:id", use: { _, _ in
+            Self.page(
+                "资源包", "pack", #"<section class="panel" id="pack">…</section>"#,
+                scripts: ["/assets/player.js", "/assets/mirror.js", "/assets/packs.js"])
+        })
+        routes.get("assets/packs.js", use: { _, _ in Self.asset(PackageResources.packs_js, type: "text/javascript; charset=utf-8") })
+        routes.get("assets/mirror.js", use: { _, _ in Self.asset(PackageResources.mirror_js, type: "text/javascript; charset=utf-8") })
         routes.get("assets/player.js", use: { _, _ in Self.asset(PackageResources.player_js, type: "text/javascript; charset=utf-8") })
         routes.get("assets/app.js", use: { _, _ in Self.asset(PackageResources.app_js, type: "text/javascript; charset=utf-8") })
         routes.get("assets/style.css", use: { _, _ in Self.asset(PackageResources.style_css, type: "text/css; charset=utf-8") })
@@ -21,7 +29,7 @@ struct WebController {
     static func page(_ title: String, _ name: String, _ body: String, chrome: Bool = true, scripts: [String] = []) -> Response {
         let header =
             chrome
-            ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a><a href="/upload">上传</a><span class="who"></span></header>"#
+            ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a><a href="/upload">上传</a><a href="/packs">资源包</a><span class="who"></span></header>"#
             : #"<header><strong>LessonLink</strong></header>"#
         let html = """
             <!doctype html>
@@ -31,7 +39,7 @@ struct WebController {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(title) · LessonLink</title>
             <link rel="stylesheet" href="/assets/style.css">
-            \(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())<script src="/assets/app.js" defer></script>
+            <script src="/assets/app.js" defer></script>\(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())
             </head>
             <body data-page="\(name)">
             \(header)
@@ -56,6 +64,18 @@ struct WebController {
             status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+
+    static let packs = """
+        <section class="panel">
+          <h1>资源包</h1>
+          <ul class="results" id="packs"><li class="muted">…</li></ul>
+        </section>
+        <form class="panel" id="new-pack" hidden>
+          <h2>新建资源包</h2>
+          <label for="pack-title">标题</label><input type="text" id="pack-title" name="pack-title" maxlength="200" required>
+          <p><button type="submit">新建</button></p>
+        </form>
+        """
 
     static let login = """
         <form class="panel" id="login">
