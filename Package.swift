@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lessonlink", targets: ["lessonlink"]),
+        .executable(name: "lessonlink-mirror", targets: ["lessonlink-mirror"]),
         .library(name: "Media", targets: ["Media"]),
         .library(name: "Catalog", targets: ["Catalog"]),
         .library(name: "Server", targets: ["Server"]),
@@ -83,14 +84,30 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "CLinux",
                 "Catalog",
                 "Media",
+                "PackSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: exposing
+        ),
+        // Pack files without a database or FFmpeg: the object store, manifests, and the school
+        // mirror, so the mirror's own executable stays small on a school's machine.
+        .target(
+            name: "PackSync",
+            dependencies: [
+                "CLinux",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: exposing
+        ),
+        .executableTarget(
+            name: "lessonlink-mirror",
+            dependencies: ["PackSync", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
         ),
         .target(
             name: "Server",
@@ -98,6 +115,7 @@ let package = Package(
                 "CLinux",
                 "Catalog",
                 "Delivery",
+                "PackSync",
                 "Transcoding",
                 "Media",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -155,13 +173,13 @@ let package = Package(
         ),
         .testTarget(
             name: "DeliveryTests",
-            dependencies: ["Delivery", "Media"],
+            dependencies: ["Delivery", "PackSync", "Media"],
             swiftSettings: exposing
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Media", "Delivery",
+                "Server", "Catalog", "Media", "Delivery", "PackSync",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

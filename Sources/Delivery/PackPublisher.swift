@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import GRDB
 import Media
+import PackSync
 
 /// Publishes a pack's draft: gathers each item's files into the object store, writes the
 /// manifest and freezes the version in one transaction.
@@ -272,6 +273,11 @@ struct RecordingItem {
 struct MediaPlaylist {
     var durations: [Double] = []
     var uris: [String] = []
+
+    init(durations: [Double]) {
+        self.durations = durations
+        self.uris = durations.indices.map { String(format: "seg_%05d.m4s", $0) }
+    }
 
     init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {

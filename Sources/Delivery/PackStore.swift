@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import GRDB
+import PackSync
 
 /// Resource packs in the database: who may see and change them, drafts and their items.
 ///
@@ -155,6 +156,11 @@ public struct PackStore: Sendable {
     }
 
     // MARK: - Changing
+
+    /// Throws unless the viewer may change the pack (checked before accepting an upload's bytes).
+    public func requireMaker(_ packId: Int64, viewer: Viewer) async throws {
+        _ = try await database.writer.read { db in try Self.authorizeMaker(db, packId: packId, viewer: viewer) }
+    }
 
     /// Creates a pack with an empty draft (version 1). A teacher's pack belongs to their own lead
     /// school; a coordinator's or admin's to `leadSchoolId` (a coordinator's district's lead school

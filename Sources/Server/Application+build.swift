@@ -1,6 +1,7 @@
 import Catalog
 import Media
 import Delivery
+import PackSync
 import Foundation
 import GRDB
 import Hummingbird

@@ -2,6 +2,7 @@ import Delivery
 import Foundation
 import Hummingbird
 import Logging
+import PackSync
 
 /// `lessonlink serve --mirror PATH`: a school's mirror served read-only on its LAN, so classrooms
 /// play packs locally — with the same player — when the county link is down. No accounts: the

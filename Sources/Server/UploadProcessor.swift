@@ -8,6 +8,7 @@ import Logging
 import Media
 import NIOPosix
 import ServiceLifecycle
+import PackSync
 
 /// Turns a finished upload into a queued recording, in the background so the last PATCH returns
 /// at once: finish the SHA-256 (computed while the bytes streamed in), refuse duplicate content,

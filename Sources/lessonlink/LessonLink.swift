@@ -10,7 +10,7 @@ struct LessonLink: AsyncParsableCommand {
         version: "0.1.0 (\(Libav.versions))",
         subcommands: [
             ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self, PlanCommand.self,
-            MirrorCommand.self, TokenCommand.self, ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
+            MirrorPassthrough.self, TokenCommand.self, ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
         ]
     )
 }

@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Media
 import Server
 import Testing
+import PackSync
 
 extension TestClientProtocol {
     func send(_ uri: String, _ method: HTTPRequest.Method, token: String, json: some Encodable) async throws -> TestResponse {
@@ -46,7 +47,10 @@ struct Published: Decodable {
 struct PacksTests {
     @Test("A lead school builds, publishes and versions a pack; its member school downloads it; others cannot")
     func lifecycle() async throws {
-        let server = try await TestServer.make(TestServer.withWorker)
+        let server = try await TestServer.make {
+            TestServer.withWorker(&$0)
+            $0.packAttachmentMaxSize = 2 << 20
+        }
         defer { server.remove() }
         let database = try server.database()
         let (member, otherDistrict) = try await database.writer.read { db in
@@ -152,6 +156,18 @@ struct PacksTests {
             // Nor can a pack be addressed outside the lead school's district.
             let outside = try await client.send("/api/v1/packs/\(pack)", .patch, token: teacher, json: ["targets": [["schoolId": otherDistrict]]])
             #expect(outside.status == .badRequest)
+            // A reader cannot attach files; nor can anyone past the size limit.
+            #expect(try await client.send("/api/v1/packs/\(pack)/attachments?name=a.txt", .post, token: memberTeacher, body: worksheet).status == .forbidden)
+            let tooBig = try await client.send("/api/v1/packs/\(pack)/attachments?name=big.bin", .post, token: teacher, body: Data(count: 3 << 20))
+            #expect(tooBig.status == .contentTooLarge && tooBig.error?.code == "too_large")
+
+            // Once version 1 has been superseded long enough, the sweeper releases it: 410, while version 2 stays whole.
+            let swept = try await PackStore(database: database).sweep(
+                store: ObjectStore(root: server.config.objectsDirectory), keepOldVersions: 0, now: Date().addingTimeInterval(1))
+            #expect(swept.versions == 1)
+            #expect(try await client.get("/api/v1/packs/\(pack)/versions/1/zip", token: memberTeacher).status == .gone)
+            let v2zip = try await client.get("/api/v1/packs/\(pack)/versions/2/zip", token: memberTeacher)
+            #expect(v2zip.status == .ok && v2zip.headers[.contentLength] == "\(v2zip.body.readableBytes)")
         }
     }
 }

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import api_token, make_clip, sign_in
@@ -17,8 +18,12 @@ def wait(browser, condition, seconds=20):
 
 
 def text(browser, selector):
-    elements = browser.find_elements("css selector", selector)
-    return elements[0].text if elements else ""
+    """The element's text, or "" while it is missing (or replaced by a page reload)."""
+    try:
+        elements = browser.find_elements("css selector", selector)
+        return elements[0].text if elements else ""
+    except StaleElementReferenceException:
+        return ""
 
 
 def test_wrong_password_is_explained_then_sign_in_works(server, browser):

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import NIOPosix
 import _NIOFileSystem
+import PackSync
 
 /// Resource packs (资源包): `/api/v1/packs`.
 ///
@@ -132,7 +133,7 @@ struct PacksController {
             throw APIError.badRequest("name the file: ?name=<file name>")
         }
         // Check permission before accepting a byte.
-        _ = try await mapped { try await packs.view(id, for: viewer) }
+        try await mapped { try await packs.requireMaker(id, viewer: viewer) }
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > attachmentMaxSize {
             throw Self.tooLarge(attachmentMaxSize)
         }

@@ -14,6 +14,13 @@ public struct PackManifest: Codable, Sendable, Equatable {
         public var grades: [Int]
         /// The best tier this school's classrooms can all stream at once (the tier planner's answer).
         public var tier: String?
+
+        public init(id: Int64, name: String, grades: [Int], tier: String?) {
+            self.id = id
+            self.name = name
+            self.grades = grades
+            self.tier = tier
+        }
     }
 
     /// Where a recorded item came from: its credit survives renames and clipping.
@@ -22,6 +29,13 @@ public struct PackManifest: Codable, Sendable, Equatable {
         public var title: String
         public var teacher: String
         public var school: String
+
+        public init(recordingId: Int64, title: String, teacher: String, school: String) {
+            self.recordingId = recordingId
+            self.title = title
+            self.teacher = teacher
+            self.school = school
+        }
     }
 
     public struct Clip: Codable, Sendable, Equatable {
@@ -31,6 +45,13 @@ public struct PackManifest: Codable, Sendable, Equatable {
         /// The bounds delivered: snapped outward to segment boundaries, each a keyframe.
         public var start: Double
         public var end: Double
+
+        public init(requestedStart: Double, requestedEnd: Double, start: Double, end: Double) {
+            self.requestedStart = requestedStart
+            self.requestedEnd = requestedEnd
+            self.start = start
+            self.end = end
+        }
     }
 
     public struct Item: Codable, Sendable, Equatable {
@@ -47,12 +68,33 @@ public struct PackManifest: Codable, Sendable, Equatable {
         public var fileName: String?
         public var size: Int64?
         public var sha256: String?
+
+        public init(position: Int, kind: String, title: String, note: String, path: String, provenance: Provenance? = nil, clip: Clip? = nil, duration: Double? = nil, tiers: [String]? = nil, fileName: String? = nil, size: Int64? = nil, sha256: String? = nil) {
+            self.position = position
+            self.kind = kind
+            self.title = title
+            self.note = note
+            self.path = path
+            self.provenance = provenance
+            self.clip = clip
+            self.duration = duration
+            self.tiers = tiers
+            self.fileName = fileName
+            self.size = size
+            self.sha256 = sha256
+        }
     }
 
     public struct File: Codable, Sendable, Equatable {
         public var path: String
         public var size: Int64
         public var sha256: String
+
+        public init(path: String, size: Int64, sha256: String) {
+            self.path = path
+            self.size = size
+            self.sha256 = sha256
+        }
     }
 
     public var format: Int
@@ -68,6 +110,36 @@ public struct PackManifest: Codable, Sendable, Equatable {
     public var items: [Item]
     public var files: [File]
     public var totalSize: Int64
+
+    public init(
+        format: Int,
+        pack: Int64,
+        version: Int,
+        title: String,
+        description: String,
+        notes: String,
+        leadSchool: String,
+        targets: [School],
+        publishedAt: Date,
+        publishedBy: String,
+        items: [Item],
+        files: [File],
+        totalSize: Int64
+    ) {
+        self.format = format
+        self.pack = pack
+        self.version = version
+        self.title = title
+        self.description = description
+        self.notes = notes
+        self.leadSchool = leadSchool
+        self.targets = targets
+        self.publishedAt = publishedAt
+        self.publishedBy = publishedBy
+        self.items = items
+        self.files = files
+        self.totalSize = totalSize
+    }
 
     /// The manifest's bytes: sorted keys and ISO 8601 dates, so the same content always hashes the same.
     public func encoded() throws -> Data {

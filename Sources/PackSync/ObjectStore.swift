@@ -19,6 +19,12 @@ public struct ObjectStore: Sendable {
         public var sha256: String
         public var size: Int64
         public var crc32: UInt32
+
+        public init(sha256: String, size: Int64, crc32: UInt32) {
+            self.sha256 = sha256
+            self.size = size
+            self.crc32 = crc32
+        }
     }
 
     public init(root: String) {

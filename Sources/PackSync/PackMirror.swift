@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Catalog
 import Crypto
 import Foundation
 import NIOCore
@@ -84,8 +83,14 @@ public struct PackMirror: Sendable {
         }
     }
 
+    /// What `GET /api/v1/packs` says about each pack (the fields a mirror needs).
     private struct Listing: Decodable {
-        var items: [PackStore.Summary]
+        struct Pack: Decodable {
+            var id: Int64
+            var latestVersion: Int?
+            var manifestSha256: String?
+        }
+        var items: [Pack]
     }
 
     private func sync(_ client: HTTPClient, log: @escaping @Sendable (String) -> Void) async throws -> Report {

@@ -1,13 +1,16 @@
 import ArgumentParser
-import Catalog
-import Delivery
 import Foundation
-import Server
+import PackSync
 
-/// `lessonlink mirror`: keeps a school-local copy of every pack addressed to the school.
+/// `lessonlink mirror` (this executable, `lessonlink-mirror`, which `lessonlink mirror` runs):
+/// keeps a school-local copy of every pack addressed to the school.
+///
+/// A separate executable because a school's mirror machine is small: without the database and
+/// FFmpeg's hundred and eighty shared libraries it needs half the memory of `lessonlink`.
+@main
 struct MirrorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mirror",
+        commandName: "lessonlink mirror",
         abstract: "Mirror the packs addressed to a school into a folder (incremental, resumable, verified).",
         discussion: """
             Run it from cron or leave it running with --watch. Files are checked by SHA-256 before they \
@@ -121,21 +124,6 @@ struct MirrorCommand: AsyncParsableCommand {
             }
             print("imported pack \(manifest.pack) version \(manifest.version): \(manifest.files.count) files")
         }
-    }
-}
-
-/// `lessonlink token USER`: a long-lived bearer token for a device (a school's mirror, a classroom screen).
-struct TokenCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Issue a bearer token for an account (for lessonlink mirror on a school's machine).")
-
-    @Argument var username: String
-    @Option(name: .long, help: "Days the token stays valid.") var days = 365
-    @OptionGroup var options: ServerOptions
-
-    func run() async throws {
-        let token = try await Bootstrap.issueToken(config: try await options.load(), username: username, lifetime: TimeInterval(days) * 86400)
-        print(token)
     }
 }
 
