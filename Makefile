@@ -7,6 +7,7 @@
 #   make release        optimised build (CI builds it too: some compiler bugs only show there)
 #   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
 #   make bench-delivery segment delivery against nginx with wrk, and 135 classrooms playing at once
+#   make bench-packs    a 2 GB pack: ZIP download against nginx, lessonlink mirror against curl
 #   make format / lint  swift-format the sources / check them
 #   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
@@ -20,7 +21,7 @@ TEST_APT_PACKAGES := chromium chromium-driver
 PYTHON_PACKAGES := tuspy selenium pytest requests
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder bench-delivery format lint deps test-deps apt-install clean
+.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -64,6 +65,11 @@ bench-delivery: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="wrk nginx-light sqlite3"
 	scripts/bench-delivery
 	scripts/bench-classrooms
+
+bench-packs: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="nginx-light curl time"
+	swift build -c release
+	scripts/bench-packs
 
 format:
 	swift format --in-place --recursive $(SWIFT_SOURCES)

@@ -132,14 +132,18 @@ public struct ObjectStore: Sendable {
     public struct Digest {
         private var hash = SHA256()
         private var crc: UInt = 0
+        private let computesCRC: Bool
         public private(set) var size: Int64 = 0
 
-        public init() {}
+        /// - Parameter crc: also compute the CRC-32 (only ZIP headers need it; a mirror does not).
+        public init(crc: Bool = true) {
+            computesCRC = crc
+        }
 
         public mutating func update(_ bytes: UnsafeRawBufferPointer) {
             guard bytes.count > 0 else { return }
             hash.update(bufferPointer: bytes)
-            crc = CLinux.crc32(crc, bytes.bindMemory(to: UInt8.self).baseAddress, UInt32(bytes.count))
+            if computesCRC { crc = CLinux.crc32(crc, bytes.bindMemory(to: UInt8.self).baseAddress, UInt32(bytes.count)) }
             size += Int64(bytes.count)
         }
 

@@ -220,7 +220,7 @@ public struct PackMirror: Sendable {
             ftruncate(descriptor, 0)
             offset = 0
         }
-        var digest = ObjectStore.Digest()
+        var digest = ObjectStore.Digest(crc: false)
         let resumed = offset > 0
         if resumed { try Self.hashPrefix(partial, length: offset, into: &digest) }
         if offset < file.size {
@@ -238,7 +238,7 @@ public struct PackMirror: Sendable {
             case 200:
                 ftruncate(descriptor, 0)
                 offset = 0
-                digest = ObjectStore.Digest()
+                digest = ObjectStore.Digest(crc: false)
             default:
                 throw MirrorError.http(Int(response.status.code), Self.message(try await response.body.collect(upTo: 1 << 20)))
             }
