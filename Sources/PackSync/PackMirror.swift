@@ -53,6 +53,8 @@ public struct PackMirror: Sendable {
         public var downloadedBytes: Int64 = 0
         /// Downloads continued from a partial file.
         public var resumed = 0
+        /// Bytes that came over the network (less than `downloadedBytes` when downloads resumed).
+        public var receivedBytes: Int64 = 0
         /// Held files found damaged and fetched again.
         public var repaired = 0
         /// Files that could not be fetched this run (with why).
@@ -150,11 +152,13 @@ public struct PackMirror: Sendable {
                     guard let file = queue.popFirst() else { return false }
                     group.addTask {
                         do {
-                            let resumed = try await download(client, file, path: base + Self.encode(file.path), limiter: limiter, closesAt: closesAt)
+                            let (resumed, received) = try await download(
+                                client, file, path: base + Self.encode(file.path), limiter: limiter, closesAt: closesAt)
                             state.journal.withLock { $0.record(file.sha256, at: folder.store.path(of: file.sha256)) }
                             state.report.withLock {
                                 $0.downloaded += 1
                                 $0.downloadedBytes += file.size
+                                $0.receivedBytes += received
                                 if resumed { $0.resumed += 1 }
                             }
                         } catch MirrorError.windowClosed {
@@ -206,10 +210,10 @@ public struct PackMirror: Sendable {
     }
 
     /// Downloads one file into `partial/<sha256>`, continuing what an earlier run left, checks
-    /// it and moves it into the store. Returns whether it resumed a partial file.
+    /// it and moves it into the store. Returns whether it resumed a partial file, and the bytes received.
     private func download(
         _ client: HTTPClient, _ file: PackManifest.File, path: String, limiter: RateLimiter?, closesAt: Date?
-    ) async throws -> Bool {
+    ) async throws -> (resumed: Bool, received: Int64) {
         let partial = "\(settings.folder.partialDirectory)/\(file.sha256)"
         let descriptor = open(partial, O_WRONLY | O_CREAT, 0o644)
         guard descriptor >= 0 else { throw MirrorError.storage("opening \(partial): \(String(cString: strerror(errno)))") }
@@ -222,6 +226,7 @@ public struct PackMirror: Sendable {
         }
         var digest = ObjectStore.Digest(crc: false)
         let resumed = offset > 0
+        var received: Int64 = 0
         if resumed { try Self.hashPrefix(partial, length: offset, into: &digest) }
         if offset < file.size {
             if let closesAt, Date() >= closesAt { throw MirrorError.windowClosed }
@@ -246,6 +251,7 @@ public struct PackMirror: Sendable {
                 try Self.write(buffer, to: descriptor, at: offset)
                 buffer.withUnsafeReadableBytes { digest.update($0) }
                 offset += Int64(buffer.readableBytes)
+                received += Int64(buffer.readableBytes)
                 if let limiter, let pause = limiter.account(buffer.readableBytes) { try await Task.sleep(for: pause) }
                 if let closesAt, Date() >= closesAt {
                     _ = fsync(descriptor)
@@ -262,7 +268,7 @@ public struct PackMirror: Sendable {
             throw MirrorError.integrity("\(file.path) arrived damaged (SHA-256 mismatch); it will be fetched again")
         }
         do { try settings.folder.store.adopt(partial, as: object) } catch { throw MirrorError.storage(error.description) }
-        return resumed
+        return (resumed, received)
     }
 
     private static func write(_ buffer: ByteBuffer, to descriptor: Int32, at offset: Int64) throws {

@@ -143,6 +143,7 @@ def test_mirror_survives_a_kill_and_repairs_damage(server, pack, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     held = objects(folder)
+    partial = sum(p.stat().st_size for p in (folder / "partial").glob("*"))
     assert 3 <= len(held) < len(unique), "killed mid-transfer"
     assert not visible.exists(), "a half-synced version must not be visible"
     for name in held:
@@ -153,6 +154,10 @@ def test_mirror_survives_a_kill_and_repairs_damage(server, pack, tmp_path):
     assert second["complete"] and second["versionsPublished"] == 1
     assert second["reused"] == len(held)
     assert second["downloaded"] == len(unique) - len(held)
+    # Byte-level resume: the bytes of the file cut off mid-way are not fetched again.
+    missing = sum({f["sha256"]: f["size"] for f in manifest["files"] if f["sha256"] not in held}.values())
+    assert second["receivedBytes"] == missing - partial
+    assert second["resumed"] == (1 if partial else 0)
     after = objects(folder)
     assert all(after[name] == inode for name, inode in held.items()), "verified files were not downloaded again"
     for f in manifest["files"]:
