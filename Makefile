@@ -41,6 +41,7 @@ apt-install:
 
 serve: deps
 	swift build -c release --product lessonlink
+	swift build -c release --product lessonlink-mirror
 	.build/release/lessonlink serve
 
 seed: deps
