@@ -81,6 +81,24 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Uploads: tus state, the upload store, processing (checksum, duplicates, probe child,
+        // queueing) and the sweep of abandoned uploads. No HTTP types.
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "CLinux",
+                "Catalog",
+                "Media",
+                "Transcoding",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: exposing
+        ),
         .target(
             name: "Delivery",
             dependencies: [
@@ -115,6 +133,7 @@ let package = Package(
                 "CLinux",
                 "Catalog",
                 "Delivery",
+                "Ingest",
                 "PackSync",
                 "Transcoding",
                 "Media",
@@ -179,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Media", "Delivery", "PackSync",
+                "Server", "Catalog", "Ingest", "Media", "Delivery", "PackSync",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

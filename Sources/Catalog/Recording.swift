@@ -66,6 +66,14 @@ public struct Recording: Codable, Sendable, Equatable, Identifiable, FetchableRe
         public static let deletedAt = Column(CodingKeys.deletedAt)
     }
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// Whether `text` is a day as `recordedOn` keeps it: `yyyy-MM-dd`.
+    public static func isDay(_ text: String) -> Bool {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return text.count == 10 && formatter.date(from: text) != nil
+    }
 }
 
 /// A file that goes with a recording: lesson plan (教案), worksheet, slides, subtitles.

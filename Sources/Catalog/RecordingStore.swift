@@ -124,8 +124,7 @@ public struct RecordingStore: Sendable {
     /// Marks a recording deleted; it leaves every listing and the index at once, and its files are
     /// removed by a later sweep.
     public static func softDelete(_ id: Int64, _ db: Database) throws {
-        try db.execute(sql: "UPDATE recording SET deletedAt = ?, updatedAt = ? WHERE id = ?", arguments: [Date(), Date(), id])
-        try db.execute(sql: "DELETE FROM recordingSearch WHERE rowid = ?", arguments: [id])
+        try transition(id, .deleted, db)
     }
 
     /// Rebuilds the whole search index (after a migration changes its shape).
@@ -171,7 +170,36 @@ public struct RecordingStore: Sendable {
             ])
     }
 
+    /// Removes the source of every deleted recording that still has one: `removeFolder` deletes
+    /// the files, then the row forgets them (a folder that cannot be removed is tried again at the
+    /// next call). The row itself stays (orders and packs may name it). Returns how many were purged.
+    public func purgeDeletedSources(_ removeFolder: (Int64) throws -> Void) async throws -> Int {
+        let deleted = try await database.writer.read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE deletedAt IS NOT NULL AND sourcePath IS NOT NULL")
+        }
+        var purged = 0
+        for id in deleted {
+            do { try removeFolder(id) } catch { continue }
+            try await database.writer.write { db in
+                try db.execute(sql: "UPDATE recording SET sourcePath = NULL WHERE id = ?", arguments: [id])
+            }
+            purged += 1
+        }
+        return purged
+    }
+
     // MARK: Reading
+
+    /// A live recording, other than `id`, whose source has this SHA-256: the same file uploaded
+    /// twice. Failed recordings do not count (their teacher may be trying again).
+    public func sameSource(sha256: String, except id: Int64) async throws -> Recording? {
+        try await database.writer.read { db in
+            try Recording.fetchOne(
+                db,
+                sql: "SELECT * FROM recording WHERE sourceSha256 = ? AND deletedAt IS NULL AND state != 'failed' AND id != ?",
+                arguments: [sha256, id])
+        }
+    }
 
     static func selectSummary(from: String = "recording r") -> String {
         """
@@ -318,15 +346,11 @@ public struct RecordingStore: Sendable {
         var id: Int64
 
         var encoded: String {
-            let data = (try? JSONEncoder().encode(self)) ?? Data()
-            return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
-                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            ((try? JSONEncoder().encode(self)) ?? Data()).base64URL
         }
 
         static func decode(_ text: String) throws(CatalogError) -> Cursor {
-            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-            guard text.count <= 512, let data = Data(base64Encoded: base64),
+            guard text.count <= 512, let data = Data(base64URL: text),
                 let cursor = try? JSONDecoder().decode(Cursor.self, from: data)
             else { throw .invalidCursor }
             return cursor

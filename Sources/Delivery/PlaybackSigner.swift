@@ -33,7 +33,7 @@ public struct PlaybackSigner: Sendable {
     public func check(_ token: String, recordingId: Int64, now: Date = Date()) -> Check {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count <= 12, let expiry = Int64(parts[0]), expiry > 0,
-            let given = Data(base64URL: String(parts[1]))
+            let given = parts[1].count <= 64 ? Data(base64URL: String(parts[1])) : nil
         else { return .invalid }
         let code = HMAC<SHA256>.authenticationCode(for: Self.message(recordingId: recordingId, expiry: expiry), using: key)
         // Constant-time comparison: a timing difference must not reveal how much of a guess is right.
@@ -60,19 +60,5 @@ public struct PlaybackSigner: Sendable {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
         return key
-    }
-}
-
-extension Data {
-    var base64URL: String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    init?(base64URL text: String) {
-        guard text.count <= 64 else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        self.init(base64Encoded: base64)
     }
 }

@@ -1,4 +1,6 @@
 import Catalog
+import Ingest
+import Transcoding
 import Media
 import Delivery
 import PackSync
@@ -12,38 +14,67 @@ import ServiceLifecycle
 /// this same function; only the configuration differs.
 public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) async throws -> some ApplicationProtocol {
     let logger = logger ?? Logger(label: "lessonlink")
-    try FileManager.default.createDirectory(atPath: config.storageRoot, withIntermediateDirectories: true)
-    let database = try AppDatabase.open(path: config.databasePath)
-    let authenticator = Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost)
-    if let password = try await Bootstrap.createFirstAdmin(database: database, authenticator: authenticator) {
-        // Printed once, at the first start with an empty database; the admin must change it.
+    let services = try await AppServices.build(config, logger: logger)
+    if let password = try await Bootstrap.createFirstAdmin(database: services.database, authenticator: services.authenticator) {
+        // Shown once, at the first start with an empty database; the admin must change it.
         print("LessonLink: created user 'admin' with one-time password \(password) — sign in and change it.")
         logger.notice("created the first admin account", metadata: ["username": "admin"])
     }
-    let registry = UploadRegistry()
-    let processor = UploadProcessor(database: database, config: config, registry: registry, logger: logger)
-    let metrics = ServerMetrics()
-    let router = buildRouter(
-        database: database, config: config, authenticator: authenticator, registry: registry, processor: processor,
-        metrics: metrics, signer: try config.playbackSigner(),
-        // Read at start: a broken ladder file stops the server with its file:line message.
-        ladder: try Ladder.load(path: config.ladderPath))
     var app = Application(
-        router: router,
+        router: buildRouter(services),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "LessonLink"),
         logger: logger)
     // Services stop in reverse order: the database closer is first so it closes last.
-    app.addServices(DatabaseCloser(database: database), processor, Sweeper(database: database, config: config, logger: logger))
+    app.addServices(DatabaseCloser(database: services.database), services.processor, Sweeper(services: services, logger: logger))
     if config.runsWorker {
-        app.addServices(config.worker(database, logger: logger))
+        app.addServices(config.worker(services.database, logger: logger))
     }
     return app
 }
 
-func buildRouter(
-    database: AppDatabase, config: ServerConfig, authenticator: Authenticator, registry: UploadRegistry,
-    processor: UploadProcessor, metrics: ServerMetrics, signer: PlaybackSigner, ladder: Ladder = .default
-) -> Router<AppRequestContext> {
+/// Everything the routes and services share, built once from configuration: the database, the
+/// stores, the upload pipeline, the signer, the ladder.
+struct AppServices: Sendable {
+    let config: ServerConfig
+    let database: AppDatabase
+    let layout: StorageLayout
+    let authenticator: Authenticator
+    let processor: UploadProcessor
+    let uploads: Uploads
+    let metrics: ServerMetrics
+    let signer: PlaybackSigner
+    let ladder: Ladder
+    let queue: JobQueue
+    let media: MediaLayout
+    let objects: ObjectStore
+    let packs: PackStore
+    let publisher: PackPublisher
+
+    static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
+        let layout = config.layout
+        try FileManager.default.createDirectory(atPath: layout.root, withIntermediateDirectories: true)
+        let database = try AppDatabase.open(path: config.databasePath)
+        let processor = UploadProcessor(
+            database: database, layout: layout, prober: config.mediaChildren, maxAttempts: config.transcodeMaxAttempts,
+            logger: logger)
+        // Read at start: a broken ladder file stops the server with its file:line message.
+        let ladder = try Ladder.load(path: config.ladderPath)
+        let objects = ObjectStore(root: layout.objects)
+        return AppServices(
+            config: config, database: database, layout: layout,
+            authenticator: Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost),
+            processor: processor,
+            uploads: Uploads(database: database, layout: layout, settings: config.uploadSettings, processor: processor),
+            metrics: ServerMetrics(), signer: try config.playbackSigner(), ladder: ladder, queue: config.jobQueue(database),
+            media: MediaLayout(storageRoot: layout.root), objects: objects, packs: PackStore(database: database),
+            publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)))
+    }
+}
+
+func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
+    let config = services.config
+    let database = services.database
+    let metrics = services.metrics
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
@@ -60,24 +91,23 @@ func buildRouter(
             body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
     }
     router.addRoutes(WebController().endpoints)
-    router.addRoutes(MediaController(
-            signer: signer, mediaRoot: config.mediaDirectory, cache: SegmentCache(capacity: config.mediaCacheBytes),
-            liveness: RecordingLiveness(database: database)).endpoints, atPath: "media")
-    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+    router.addRoutes(
+        MediaController(
+            signer: services.signer, mediaRoot: services.layout.media, cache: SegmentCache(capacity: config.mediaCacheBytes),
+            liveness: RecordingLiveness(database: database)
+        ).endpoints, atPath: "media")
+    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: services.authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
-    api.addRoutes(SessionsController(authenticator: authenticator, throttle: throttle).endpoints)
-    api.addRoutes(RecordingsController(
-            database: database, queue: config.jobQueue(database), signer: signer, playbackLifetime: config.playbackTokenLifetime).endpoints, atPath: "recordings")
-    api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: ladder)).endpoints)
-    let publisher = PackPublisher(
-        database: database, store: ObjectStore(root: config.objectsDirectory), mediaRoot: config.mediaDirectory,
-        planner: TierPlanner(ladder: ladder))
+    api.addRoutes(SessionsController(authenticator: services.authenticator, throttle: throttle).endpoints)
     api.addRoutes(
-        PacksController(packs: PackStore(database: database), publisher: publisher, attachmentMaxSize: config.packAttachmentMaxSize)
+        RecordingsController(
+            database: database, queue: services.queue, signer: services.signer, playbackLifetime: config.playbackTokenLifetime
+        ).endpoints, atPath: "recordings")
+    api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: services.ladder)).endpoints)
+    api.addRoutes(
+        PacksController(packs: services.packs, publisher: services.publisher, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")
-    api.addRoutes(
-        UploadsController(database: database, config: config, registry: registry, processor: processor, metrics: metrics).endpoints,
-        atPath: "uploads")
+    api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     return router
 }
 

@@ -13,12 +13,7 @@ struct Authenticator: Sendable {
     let bcryptCost: Int
 
     /// A new opaque bearer token: 32 random bytes, base64url.
-    static func newToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    static func newToken() -> String { Data.randomToken() }
 
     static func tokenHash(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
@@ -69,6 +64,13 @@ struct Authenticator: Sendable {
         let hash = Self.tokenHash(token)
         _ = try await database.writer.write { db in
             try AuthSession.filter(AuthSession.Columns.tokenHash == hash).deleteAll(db)
+        }
+    }
+
+    /// Forgets sessions past their expiry.
+    func sweepSessions(now: Date = Date()) async throws {
+        _ = try await database.writer.write { db in
+            try AuthSession.filter(AuthSession.Columns.expiresAt < now).deleteAll(db)
         }
     }
 }

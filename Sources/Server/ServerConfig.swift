@@ -1,4 +1,5 @@
 import Catalog
+import Ingest
 import Configuration
 import Delivery
 import Foundation
@@ -44,8 +45,13 @@ public struct ServerConfig: Sendable {
     /// use. The defaults fit 2 cores: one job using both.
     public var transcodeConcurrency = 1
     public var transcodeThreads = 2
-    /// `transcode.node`: this worker's name in job leases; unique per worker process.
-    public var transcodeNode = ProcessInfo.processInfo.hostName
+    /// `transcode.node`: this worker's name in job leases; unique per worker process. The default,
+    /// the host name and a per-start id, keeps two workers on one host (or a restarted one) from
+    /// taking each other's leases; a job of a worker that died is re-queued when its lease expires.
+    public var transcodeNode = ServerConfig.defaultNode
+    /// `transcode.nice`: niceness of the transcode and probe children (0–19), so that serving
+    /// lessons comes first on a shared machine.
+    public var transcodeNice = 15
     /// `transcode.executable`: the `lessonlink` binary that runs `transcode-job` children
     /// (default: the running executable).
     public var transcodeExecutable = ServerConfig.currentExecutable
@@ -76,17 +82,17 @@ public struct ServerConfig: Sendable {
 
     public init() {}
 
+    /// The host name and a random id for this start: unique per worker process.
+    static var defaultNode: String {
+        "\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+    }
+
     static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    public var uploadsDirectory: String { "\(storageRoot)/uploads" }
-    /// Where an upload's bytes are written while it is in progress.
-    public func uploadDataPath(_ id: String) -> String { "\(uploadsDirectory)/\(id).part" }
-    public var sourcesDirectory: String { "\(storageRoot)/sources" }
-    public var mediaDirectory: String { "\(storageRoot)/media" }
-    /// Pack files, stored once by SHA-256.
-    public var objectsDirectory: String { "\(storageRoot)/objects" }
+    /// Every path under `storage.root`.
+    public var layout: StorageLayout { StorageLayout(root: storageRoot) }
 
     /// Reads the configuration file (if present), the environment and `arguments` (flags only).
     public static func load(
@@ -120,6 +126,7 @@ public struct ServerConfig: Sendable {
         transcodeThreads = reader.int(forKey: "transcode.threads", default: transcodeThreads)
         transcodeNode = reader.string(forKey: "transcode.node", default: transcodeNode)
         transcodeExecutable = reader.string(forKey: "transcode.executable", default: transcodeExecutable)
+        transcodeNice = max(0, min(19, reader.int(forKey: "transcode.nice", default: transcodeNice)))
         transcodeLease = reader.double(forKey: "transcode.leaseSeconds", default: transcodeLease)
         transcodeRetryDelay = reader.double(forKey: "transcode.retryDelaySeconds", default: transcodeRetryDelay)
         transcodeMaxAttempts = reader.int(forKey: "transcode.maxAttempts", default: transcodeMaxAttempts)
@@ -139,13 +146,21 @@ extension ServerConfig {
         JobQueue(database: database, leaseDuration: transcodeLease, retryDelay: transcodeRetryDelay, maxAttempts: transcodeMaxAttempts)
     }
 
+    /// The children that transcode and probe, as these settings describe them.
+    public var mediaChildren: ChildTranscoder {
+        ChildTranscoder(executable: transcodeExecutable, ladderPath: ladderPath, threads: transcodeThreads, nice: transcodeNice)
+    }
+
     /// The transcode worker these settings describe.
     public func worker(_ database: AppDatabase, logger: Logger) -> TranscodeWorker {
         TranscodeWorker(
-            queue: jobQueue(database),
-            transcoder: ChildTranscoder(executable: transcodeExecutable, ladderPath: ladderPath, threads: transcodeThreads),
-            media: MediaLayout(storageRoot: storageRoot), node: transcodeNode, concurrency: transcodeConcurrency,
-            pollInterval: transcodePoll, logger: logger)
+            queue: jobQueue(database), transcoder: mediaChildren, media: MediaLayout(storageRoot: storageRoot), node: transcodeNode,
+            concurrency: transcodeConcurrency, pollInterval: transcodePoll, logger: logger)
+    }
+
+    /// Limits and lifetimes of uploads.
+    public var uploadSettings: UploadSettings {
+        UploadSettings(maxSize: uploadMaxSize, expiry: uploadExpiry, quota: uploadQuota)
     }
 }
 
@@ -156,7 +171,7 @@ extension ServerConfig {
             guard key.utf8.count >= 32 else { throw ConfigError("playback.signingKey must be at least 32 characters") }
             return PlaybackSigner(key: Data(key.utf8))
         }
-        return PlaybackSigner(key: try PlaybackSigner.loadOrCreateKey(path: "\(storageRoot)/secrets/playback.key"))
+        return PlaybackSigner(key: try PlaybackSigner.loadOrCreateKey(path: layout.playbackKey))
     }
 }
 

@@ -39,11 +39,7 @@ public struct JobQueue: Sendable {
         if let active = try activeJob(recordingId: recordingId, db) { return active }
         var job = TranscodeJob(recordingId: recordingId, maxAttempts: maxAttempts)
         try job.insert(db)
-        if var recording = try Recording.fetchOne(db, key: recordingId), recording.mediaVersion == nil {
-            recording.state = .queued
-            recording.failure = nil
-            try RecordingStore.update(&recording, db)
-        }
+        try RecordingStore.transition(recordingId, .transcodeQueued, db)
         return job
     }
 
@@ -104,10 +100,7 @@ public struct JobQueue: Sendable {
             job.progress = 0
             job.etaSeconds = nil
             try job.update(db)
-            if var recording = try Recording.fetchOne(db, key: job.recordingId), recording.mediaVersion == nil {
-                recording.state = .processing
-                try RecordingStore.update(&recording, db)
-            }
+            try RecordingStore.transition(job.recordingId, .transcodeStarted, db)
             return job
         }
     }
@@ -170,9 +163,7 @@ public struct JobQueue: Sendable {
             }
             recording.mediaVersion = job.version
             recording.mediaPublishedAt = now
-            recording.state = .ready
-            recording.failure = nil
-            try RecordingStore.update(&recording, db)
+            try RecordingStore.transition(&recording, .transcodePublished, db)
             current.state = .succeeded
             current.progress = 1
             current.etaSeconds = nil
@@ -249,11 +240,8 @@ public struct JobQueue: Sendable {
     }
 
     /// After a job ends without success: a recording with published media stays `ready`;
-    /// one without becomes `failed` with the reason.
+    /// one without becomes `failed` with the reason (`RecordingLifecycle`).
     static func settleRecording(_ job: TranscodeJob, failure: String, _ db: Database) throws {
-        guard var recording = try Recording.fetchOne(db, key: job.recordingId), recording.mediaVersion == nil else { return }
-        recording.state = .failed
-        recording.failure = failure
-        try RecordingStore.update(&recording, db)
+        try RecordingStore.transition(job.recordingId, .transcodeStopped(reason: failure), db)
     }
 }

@@ -9,58 +9,6 @@ import ServiceLifecycle
 import Synchronization
 import Transcoding
 
-/// `lessonlink transcode-job`: the child process a worker runs for one job. Reports JSON lines on
-/// stdout (`ChildReport`); a crash here costs only this process.
-struct TranscodeJobCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "transcode-job", abstract: "Run one transcode for a worker (reports JSON lines).", shouldDisplay: false)
-
-    @Option var source: String
-    @Option var output: String
-    @Option var ladder: String
-    @Option var threads = 0
-
-    func run() async throws {
-        Libav.setLogLevel(.quiet)
-        // The worker reads our stdout; if it died, there is nobody to report to: stop.
-        signal(SIGPIPE, SIG_IGN)
-        let parent = getppid()
-        let report: @Sendable (ChildReport) -> Void = { line in
-            let text = line.line
-            if write(STDOUT_FILENO, text, text.utf8.count) < 0 { Foundation.exit(3) }
-        }
-        do {
-            let transcoder = LadderTranscoder(ladder: try Ladder.load(path: ladder), threads: threads)
-            let throttle = Throttle(interval: 0.25)
-            let result = try await transcoder.transcode(input: source, output: output) { progress in
-                if getppid() != parent { Foundation.exit(3) }
-                if throttle.ready() { report(ChildReport(progress: progress.fraction, eta: progress.estimatedRemaining)) }
-            }
-            report(ChildReport(progress: 1, result: result))
-        } catch {
-            report(ChildReport(failure: error))
-            throw ExitCode(2)
-        }
-    }
-}
-
-/// Lets through one call per interval.
-final class Throttle: Sendable {
-    let interval: TimeInterval
-    private let last = Mutex(Date.distantPast)
-
-    init(interval: TimeInterval) { self.interval = interval }
-
-    func ready() -> Bool {
-        last.withLock { last in
-            let now = Date()
-            guard now.timeIntervalSince(last) >= interval else { return false }
-            last = now
-            return true
-        }
-    }
-}
-
 /// `lessonlink worker`: the transcode worker on its own, for a split deployment.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,3 @@
-import Catalog
-import Delivery
 import Foundation
 import Logging
 import Testing
@@ -11,15 +9,11 @@ import Yams
 struct OpenAPITests {
     /// Every route the router serves is documented, and every documented operation is served.
     @Test("The document and the router agree")
-    func documentMatchesRoutes() throws {
-        let config = ServerConfig()
-        let database = try AppDatabase.inMemory()
-        let registry = UploadRegistry()
-        let router = buildRouter(
-            database: database, config: config,
-            authenticator: Authenticator(database: database, tokenLifetime: 60, bcryptCost: 4), registry: registry,
-            processor: UploadProcessor(database: database, config: config, registry: registry, logger: Logger(label: "test")),
-            metrics: ServerMetrics(), signer: PlaybackSigner(key: Data(repeating: 1, count: 32)))
+    func documentMatchesRoutes() async throws {
+        // The production wiring, on a fresh storage root.
+        let server = try await TestServer.make(seed: false)
+        defer { server.remove() }
+        let router = buildRouter(try await AppServices.build(server.config, logger: Logger(label: "test")))
         let served = Set(
             router.routes.map { route -> String in
                 var path = route.path.description

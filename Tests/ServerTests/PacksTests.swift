@@ -121,8 +121,8 @@ struct PacksTests {
             let version = try #require(try await database.writer.read { db in
                 try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [recording])
             })
-            #expect(inode("\(server.config.mediaDirectory)/\(recording)/\(version)/\(tier)/seg_00001.m4s")
-                == inode(ObjectStore(root: server.config.objectsDirectory).path(of: stored.sha256)))
+            #expect(inode("\(server.config.layout.media)/\(recording)/\(version)/\(tier)/seg_00001.m4s")
+                == inode(ObjectStore(root: server.config.layout.objects).path(of: stored.sha256)))
 
             // The ZIP: exact length, and a download cut in the middle resumes with Range.
             let zip = try await client.get("/api/v1/packs/\(pack)/versions/1/zip", token: memberTeacher)
@@ -163,7 +163,7 @@ struct PacksTests {
 
             // Once version 1 has been superseded long enough, the sweeper releases it: 410, while version 2 stays whole.
             let swept = try await PackStore(database: database).sweep(
-                store: ObjectStore(root: server.config.objectsDirectory), keepOldVersions: 0, now: Date().addingTimeInterval(1))
+                store: ObjectStore(root: server.config.layout.objects), keepOldVersions: 0, now: Date().addingTimeInterval(1))
             #expect(swept.versions == 1)
             #expect(try await client.get("/api/v1/packs/\(pack)/versions/1/zip", token: memberTeacher).status == .gone)
             let v2zip = try await client.get("/api/v1/packs/\(pack)/versions/2/zip", token: memberTeacher)

@@ -35,6 +35,19 @@ func transcodeChildren(of source: String) -> [pid_t] {
     }
 }
 
+/// The niceness of each thread of a process (`/proc/PID/task/*/stat`, field 19).
+func threadNiceness(_ pid: pid_t) -> [Int] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.compactMap { task -> Int? in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command name: field 3 (state) onwards; nice is field 19.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        return fields.count > 16 ? Int(fields[16]) : nil
+    }
+}
+
 /// Every entry under a recording's media folder, hidden ones included.
 func mediaEntries(_ server: TestServer, _ recordingId: Int64) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: server.root.appendingPathComponent("media/\(recordingId)").path)) ?? []).sorted()
@@ -271,6 +284,12 @@ struct TranscodeTests {
             let id = try await client.uploadRecording(clip, title: "取消", token: token, database: database)
             let source = server.root.appendingPathComponent("sources/\(id)/source.mp4").path
             try await eventually(60) { !transcodeChildren(of: source).isEmpty }
+            // The child yields to delivery: every one of its threads (libav's and x264's too) runs
+            // at the configured niceness, 15 by default.
+            let child = try #require(transcodeChildren(of: source).first)
+            try await eventually(20) { threadNiceness(child).count >= 3 }
+            let niceness = threadNiceness(child)
+            #expect(!niceness.isEmpty && niceness.allSatisfy { $0 == 15 }, "\(niceness)")
             let uri = "/api/v1/recordings/\(id)/transcode"
             // Only the recording's teacher (or an admin) may cancel; others cannot even see it yet.
             #expect(try await client.execute(uri: uri, method: .delete, headers: [.authorization: "Bearer \(other)"]).status == .notFound)

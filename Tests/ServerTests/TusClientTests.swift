@@ -1,4 +1,5 @@
 import Catalog
+import Ingest
 import Server
 import Crypto
 import Foundation

@@ -318,4 +318,43 @@ struct UploadTests {
             #expect(response.status.code == 507 && response.error?.code == "disk_full")
         }
     }
+
+    @Test("A file that crashes the probe child fails its recording; the server keeps serving and processing")
+    func probeCrash() async throws {
+        // `lessonlink probe-job` aborts, as a libav crash would, on files carrying this marker.
+        let marker = "LESSONLINK-PROBE-CRASH-\(UUID().uuidString)"
+        setenv("LESSONLINK_PROBE_ABORT_MARKER", marker, 1)
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        let poison = Data("\u{0}\u{0}\u{0}\u{18}ftypisom \(marker)".utf8) + Data(repeating: 7, count: 4096)
+        let clip = try makeClip(tone: 660)
+        try await server.test { client in
+            let token = try await client.signIn("teacher")
+            func upload(_ bytes: Data, title: String) async throws -> Recording {
+                let created = try await client.createUpload(token: token, length: bytes.count, metadata: ["title": title])
+                #expect(try await client.patch(try #require(created.header("Location")), token: token, offset: 0, bytes: bytes).status == .noContent)
+                var recording: Recording?
+                try await eventually {
+                    recording = try await server.database().writer.read { db in
+                        try Recording.fetchOne(db, sql: "SELECT * FROM recording WHERE title = ?", arguments: [title])
+                    }
+                    return recording?.state != .uploading
+                }
+                return try #require(recording)
+            }
+            let crashed = try await upload(poison, title: "探测崩溃")
+            #expect(crashed.state == .failed)
+            #expect(crashed.failure?.contains("probing the upload failed") == true, "\(crashed.failure ?? "")")
+            #expect(crashed.failure?.contains("crashed (signal \(SIGABRT), aborted)") == true, "\(crashed.failure ?? "")")
+            #expect(crashed.sourcePath == nil)
+            // The server lives on, and the next upload is probed and queued as usual.
+            #expect(try await client.get("/healthz", token: nil).status == .ok)
+            let next = try await upload(clip, title: "探测之后")
+            #expect(next.state == .queued, "\(next.failure ?? "")")
+            #expect(next.mediaInfo?.duration != nil)
+        }
+        // Nothing of the crashed upload is left in the uploads folder.
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: server.config.layout.uploads)) ?? []
+        #expect(left.isEmpty, "\(left)")
+    }
 }

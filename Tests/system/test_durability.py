@@ -157,14 +157,15 @@ def test_disk_full_mid_patch_keeps_what_was_accepted(tmp_path, small_disk):
 
 
 def start_long_transcode(tmp_path, title):
-    """A server transcoding a 60 s clip with one thread; returns it once the job shows progress."""
+    """A server transcoding a 60 s clip with one thread; returns it once the job shows progress.
+    Leases last 5 s, so a job whose server was killed goes back to the queue soon after."""
     clip = tmp_path / "long.mp4"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "testsrc2=size=640x360:rate=25:duration=60", "-f", "lavfi", "-i", "sine=duration=60",
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
                     str(clip)], check=True)
     data = clip.read_bytes()
-    server = Server(tmp_path / "storage", "--transcode-threads", "1").start()
+    server = Server(tmp_path / "storage", "--transcode-threads", "1", "--transcode-lease-seconds", "5").start()
     token = api_token(server.base)
     headers = {"Authorization": "Bearer " + token}
     url = create(server.base, token, len(data), title)
@@ -201,6 +202,8 @@ def test_kill_9_of_the_server_mid_transcode_requeues_the_job(tmp_path):
     try:
         server.kill()
 
+        # The restarted server is a new worker node: the job comes back only once the dead
+        # node's lease has expired, never while another live worker might hold it.
         server.start()
         recording = recording_after(server.base, token, recording_id, lambda r: r["state"] in ("ready", "failed"))
         assert recording["state"] == "ready", recording.get("failure")

@@ -91,7 +91,7 @@ struct RecordingsController {
         if let description = changes.description, description.count > 5000 {
             throw APIError.badRequest("description is limited to 5000 characters")
         }
-        if case .some(.some(let day)) = changes.recordedOn, !RecordingsController.isDay(day) {
+        if case .some(.some(let day)) = changes.recordedOn, !Recording.isDay(day) {
             throw APIError.badRequest("recordedOn must be a date like 2026-09-01")
         }
         try await database.writer.write { db in
@@ -280,12 +280,6 @@ struct RecordingsController {
         return number
     }
 
-    static func isDay(_ text: String) -> Bool {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return text.count == 10 && formatter.date(from: text) != nil
-    }
 }
 
 struct PageResponse: ResponseEncodable {

@@ -44,7 +44,7 @@ actor UploadRegistry {
         return entry.state
     }
 
-    func store(_ id: String, offset: Int64, hash: SHA256) { hashes[id] = (offset, HashState(hash: hash)) }
+    func store(_ id: String, offset: Int64, hash: HashState) { hashes[id] = (offset, hash) }
 
     func forget(_ id: String) { hashes[id] = nil }
 }
