@@ -190,6 +190,18 @@ public struct RecordingStore: Sendable {
 
     // MARK: Reading
 
+    /// One recording row, deleted or not.
+    public func recording(_ id: Int64) async throws -> Recording? {
+        try await database.writer.read { db in try Recording.fetchOne(db, key: id) }
+    }
+
+    /// A live recording's source file, relative to the storage root.
+    public func sourcePath(of id: Int64) async throws -> String? {
+        try await database.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT sourcePath FROM recording WHERE id = ? AND deletedAt IS NULL", arguments: [id])
+        }
+    }
+
     /// A live recording, other than `id`, whose source has this SHA-256: the same file uploaded
     /// twice. Failed recordings do not count (their teacher may be trying again).
     public func sameSource(sha256: String, except id: Int64) async throws -> Recording? {

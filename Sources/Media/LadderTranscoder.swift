@@ -67,8 +67,9 @@ public struct LadderResult: Sendable, Codable, Equatable {
 /// Turns one recording into the HLS ladder in a single pass: demux and decode once, scale each tier
 /// from the next larger one, encode the tiers on their own threads, encode the audio once.
 ///
-/// Output is written into a hidden sibling folder and renamed into place when complete, so a
-/// failure or cancellation leaves nothing at `output`.
+/// `transcode(input:output:)` writes into a hidden sibling folder and renames it into place when
+/// complete, so a failure or cancellation leaves nothing at `output`. `transcode(input:into:)`
+/// writes only into the folder it is given, for a caller (the worker) that publishes it itself.
 public struct LadderTranscoder: Sendable {
     public var ladder: Ladder
     /// Threads one transcode may use (decoder and encoders together); 0 means the core count.
@@ -86,6 +87,20 @@ public struct LadderTranscoder: Sendable {
     public func transcode(
         input: String, output: String, progress: @escaping @Sendable (TranscodeProgress) -> Void = { _ in }
     ) async throws(MediaError) -> LadderResult {
+        try await run(input: input, output: output, atomic: true, progress: progress)
+    }
+
+    /// Transcodes `input` straight into `folder`, which it creates (it must not exist yet) and
+    /// removes again if the transcode fails or is cancelled. Nothing is written outside it.
+    public func transcode(
+        input: String, into folder: String, progress: @escaping @Sendable (TranscodeProgress) -> Void = { _ in }
+    ) async throws(MediaError) -> LadderResult {
+        try await run(input: input, output: folder, atomic: false, progress: progress)
+    }
+
+    private func run(
+        input: String, output: String, atomic: Bool, progress: @escaping @Sendable (TranscodeProgress) -> Void
+    ) async throws(MediaError) -> LadderResult {
         let flag = CancellationFlag()
         let (ladder, threads) = (ladder, threads)
         let result: Result<LadderResult, MediaError> = await withTaskCancellationHandler {
@@ -93,8 +108,8 @@ public struct LadderTranscoder: Sendable {
                 let thread = Thread {
                     _ = Libav.installed
                     let job = TranscodeJob(
-                        input: input, output: output, ladder: ladder, threads: threads, cancellation: flag,
-                        progress: progress)
+                        input: input, output: output, atomic: atomic, ladder: ladder, threads: threads,
+                        cancellation: flag, progress: progress)
                     continuation.resume(returning: Result { () throws(MediaError) in try job.run() })
                 }
                 thread.name = "lessonlink.transcode"
@@ -113,6 +128,8 @@ public struct LadderTranscoder: Sendable {
 final class TranscodeJob {
     let inputPath: String
     let outputPath: String
+    /// Write into a hidden sibling and rename it to `outputPath` at the end.
+    let atomic: Bool
     let ladder: Ladder
     let threads: Int
     let cancellation: CancellationFlag
@@ -121,11 +138,12 @@ final class TranscodeJob {
     private var lastReport = Date.distantPast
 
     init(
-        input: String, output: String, ladder: Ladder, threads: Int, cancellation: CancellationFlag,
+        input: String, output: String, atomic: Bool, ladder: Ladder, threads: Int, cancellation: CancellationFlag,
         progress: @escaping @Sendable (TranscodeProgress) -> Void
     ) {
         inputPath = input
         outputPath = output
+        self.atomic = atomic
         self.ladder = ladder
         self.threads = threads
         self.cancellation = cancellation
@@ -142,7 +160,8 @@ final class TranscodeJob {
         let plan = try TranscodePlan(source: input.info, ladder: ladder)
 
         let parent = output.deletingLastPathComponent()
-        let temporary = parent.appendingPathComponent(".\(output.lastPathComponent).partial-\(UUID().uuidString)")
+        let temporary =
+            atomic ? parent.appendingPathComponent(".\(output.lastPathComponent).partial-\(UUID().uuidString)") : output
         do {
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
         } catch {
@@ -151,7 +170,7 @@ final class TranscodeJob {
         do throws(MediaError) {
             var result = try Pipeline(job: self, input: input, plan: plan, directory: temporary.path).run()
             if cancellation.isCancelled { throw .cancelled }
-            try publish(temporary, as: output)
+            if atomic { try publish(temporary, as: output) }
             result.directory = output.path
             result.elapsed = Date().timeIntervalSince(started)
             result.speed = result.elapsed > 0 ? result.duration / result.elapsed : 0

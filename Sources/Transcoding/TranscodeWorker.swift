@@ -72,7 +72,6 @@ public struct TranscodeWorker: Service {
         let target = media.versionDirectory(job)
         // Leftovers of an attempt that died: never published, as this job has not succeeded.
         media.remove(staging)
-        media.removePartials(of: staging)
         media.remove(target)
         do {
             try FileManager.default.createDirectory(atPath: media.recordingDirectory(job.recordingId), withIntermediateDirectories: true)
@@ -100,7 +99,6 @@ public struct TranscodeWorker: Service {
             }
         case .failure(let failure):
             media.remove(staging)
-            media.removePartials(of: staging)
             if failure.stopped {
                 if Task.isShuttingDownGracefully || Task.isCancelled {
                     _ = try? await queue.park(job, owner: node)
@@ -161,106 +159,4 @@ public struct TranscodeWorker: Service {
 /// The child's last progress report, read by the heartbeat.
 final class LatestProgress: Sendable {
     let value = Mutex<(Double, Double?)>((0, nil))
-}
-
-/// Where a recording's media lives under the storage root, and the file moves of publishing.
-///
-/// `media/<recording>/v<job>/` is a published version; `media/<recording>/.job-<job>/` is a job's
-/// staging folder (the transcoder itself writes into a hidden `.partial` sibling first).
-public struct MediaLayout: Sendable {
-    public var storageRoot: String
-
-    public init(storageRoot: String) { self.storageRoot = storageRoot }
-
-    public var mediaRoot: String { "\(storageRoot)/media" }
-    public func recordingDirectory(_ recordingId: Int64) -> String { "\(mediaRoot)/\(recordingId)" }
-    public func versionDirectory(_ job: TranscodeJob) -> String { "\(recordingDirectory(job.recordingId))/\(job.version)" }
-    public func staging(_ job: TranscodeJob) -> String { "\(recordingDirectory(job.recordingId))/.job-\(job.id ?? 0)" }
-
-    func sourcePath(of recordingId: Int64, database: AppDatabase) async throws -> String? {
-        let relative = try await database.writer.read { db in
-            try String.fetchOne(db, sql: "SELECT sourcePath FROM recording WHERE id = ? AND deletedAt IS NULL", arguments: [recordingId])
-        }
-        guard let relative else { return nil }
-        let path = "\(storageRoot)/\(relative)"
-        return FileManager.default.fileExists(atPath: path) ? path : nil
-    }
-
-    /// One rename makes the finished staging folder the version folder, then the parent folder is
-    /// synced so the rename survives a power cut before the database says "published".
-    func publish(staging: String, to target: String) throws {
-        if rename(staging, target) != 0 {
-            throw MediaError(.io, step: "publishing", message: String(cString: strerror(errno)))
-        }
-        let parent = (target as NSString).deletingLastPathComponent
-        let descriptor = open(parent, O_RDONLY | O_DIRECTORY)
-        if descriptor >= 0 {
-            _ = fsync(descriptor)
-            close(descriptor)
-        }
-    }
-
-    func remove(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-
-    /// The transcoder's hidden `.partial` siblings of `output`, left when its process was killed.
-    func removePartials(of output: String) {
-        let directory = (output as NSString).deletingLastPathComponent
-        let prefix = ".\((output as NSString).lastPathComponent).partial-"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
-            remove("\(directory)/\(name)")
-        }
-    }
-}
-
-extension MediaLayout {
-    /// Removes media nobody will play: folders of deleted recordings, versions replaced more than
-    /// `keepOldVersions` ago (players that started on them have had time to finish), and staging
-    /// folders of jobs no longer running. The published version, and anything a running job may
-    /// still publish, stays. Returns the paths removed.
-    @discardableResult
-    public func sweep(database: AppDatabase, keepOldVersions: TimeInterval, now: Date = Date()) async throws -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: mediaRoot)) ?? []
-        var removed: [String] = []
-        for name in names {
-            guard let recordingId = Int64(name) else { continue }
-            let (recording, activeJobs) = try await database.writer.read { db in
-                (
-                    try Recording.fetchOne(db, key: recordingId),
-                    Set(try Int64.fetchAll(db, sql: "SELECT id FROM transcodeJob WHERE recordingId = ? AND state IN ('queued', 'running')", arguments: [recordingId]))
-                )
-            }
-            let directory = recordingDirectory(recordingId)
-            guard let recording, recording.deletedAt == nil else {
-                remove(directory)
-                removed.append(directory)
-                continue
-            }
-            let oldVersionsExpired = (recording.mediaPublishedAt ?? .distantPast).addingTimeInterval(keepOldVersions) < now
-            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                let keep: Bool
-                if entry.hasPrefix("v"), let job = Int64(entry.dropFirst()) {
-                    keep = entry == recording.mediaVersion || activeJobs.contains(job) || !oldVersionsExpired
-                } else if let job = Self.stagingJob(entry) {
-                    keep = activeJobs.contains(job)
-                } else {
-                    keep = true  // not ours: leave it to whoever put it there
-                }
-                if !keep {
-                    remove("\(directory)/\(entry)")
-                    removed.append("\(directory)/\(entry)")
-                }
-            }
-        }
-        return removed
-    }
-
-    /// The job of a staging folder (`.job-12`) or of the transcoder's partial sibling of one
-    /// (`..job-12.partial-…`).
-    static func stagingJob(_ entry: String) -> Int64? {
-        var rest = Substring(entry)
-        if rest.hasPrefix("..job-") { rest = rest.dropFirst(6) } else if rest.hasPrefix(".job-") { rest = rest.dropFirst(5) } else { return nil }
-        return Int64(rest.prefix { $0.isNumber })
-    }
 }

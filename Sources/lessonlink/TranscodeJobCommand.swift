@@ -24,7 +24,7 @@ struct TranscodeJobCommand: AsyncParsableCommand {
         do {
             let transcoder = LadderTranscoder(ladder: try Ladder.load(path: ladder), threads: threads)
             let throttle = Throttle(interval: 0.25)
-            let result = try await transcoder.transcode(input: source, output: output) { progress in
+            let result = try await transcoder.transcode(input: source, into: output) { progress in
                 if getppid() != parent { Foundation.exit(3) }
                 if throttle.ready() { report(ChildReport(progress: progress.fraction, eta: progress.estimatedRemaining)) }
             }

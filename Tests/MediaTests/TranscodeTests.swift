@@ -272,6 +272,24 @@ struct TranscodeTests {
         #expect(try String(contentsOf: output.appendingPathComponent("lesson.txt"), encoding: .utf8) == "keep me")
     }
 
+    @Test("Writing into a given folder touches nothing beside it, and removes it on failure")
+    func intoFolder() async throws {
+        let scratch = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let folder = scratch.appendingPathComponent(".job-7").path
+        // A truncated input fails: the folder is gone and nothing else was made.
+        let truncated = try await Fixtures.shared.path("truncated.mp4")
+        await #expect(throws: MediaError.self) {
+            try await LadderTranscoder(ladder: testLadder).transcode(input: truncated, into: folder)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+        // A good one: the ladder is in that folder, under its own name, and there is no sibling.
+        let result = try await LadderTranscoder(ladder: testLadder).transcode(input: try await Fixtures.shared.path("clip.mp4"), into: folder)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [".job-7"])
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/master.m3u8"))
+        #expect(!result.video.isEmpty)
+    }
+
     @Test("Cancelling stops the transcode and removes everything it wrote")
     func cancellation() async throws {
         let scratch = try scratchDirectory()

@@ -162,14 +162,14 @@ struct MediaSweepTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let layout = MediaLayout(storageRoot: root)
         let published = Date(timeIntervalSince1970: 1_800_000_000)
-        // Job 1 published v1 and a later attempt left leftovers; job 2 is running now.
+        // Job 1 published v1, a dead job left its staging folder; job 2 is running now.
         _ = try await fixture.enqueue()
         let first = try #require(try await fixture.queue.lease(owner: "a", now: published))
         #expect(try await fixture.queue.succeed(first, owner: "a", video: [rendition], audio: [], now: published))
         let running = try await fixture.queue.retry(recordingId: fixture.recordingId)
         _ = try await fixture.queue.lease(owner: "a", now: published)
         let directory = layout.recordingDirectory(fixture.recordingId)
-        let entries = ["v\(first.id!)", "v999", ".job-999", "..job-999.partial-ABC", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"]
+        let entries = ["v\(first.id!)", "v999", ".job-999", ".job-\(running.id!)", "notes"]
         for entry in entries {
             try FileManager.default.createDirectory(atPath: "\(directory)/\(entry)", withIntermediateDirectories: true)
         }
@@ -179,11 +179,11 @@ struct MediaSweepTests {
         // Within the grace period the replaced v999 stays; stale staging and unknown recordings go.
         try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(60))
         var left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
-        #expect(left == ["v\(first.id!)", "v999", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"])
+        #expect(left == ["v\(first.id!)", "v999", ".job-\(running.id!)", "notes"])
         #expect(!FileManager.default.fileExists(atPath: deletedDirectory))
 
         try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(7200))
         left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
-        #expect(left == ["v\(first.id!)", ".job-\(running.id!)", "..job-\(running.id!).partial-DEF", "notes"])
+        #expect(left == ["v\(first.id!)", ".job-\(running.id!)", "notes"])
     }
 }
