@@ -63,7 +63,6 @@ let package = Package(
         .target(
             name: "Catalog",
             dependencies: [
-                "Media",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: exposing

@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Media
 
 /// A recorded lesson and its source file.
 public struct Recording: Codable, Sendable, Equatable, Identifiable, FetchableRecord, MutablePersistableRecord {
@@ -26,7 +25,7 @@ public struct Recording: Codable, Sendable, Equatable, Identifiable, FetchableRe
     public var sourceSize: Int64?
     public var sourceSha256: String?
     /// What probing the source found, as JSON.
-    public var mediaInfo: MediaInfo?
+    public var mediaInfo: SourceMedia?
     public var createdAt: Date
     public var updatedAt: Date
     /// Set when deleted; files are removed by a later sweep.
@@ -171,20 +170,23 @@ public struct Rendition: Codable, Sendable, Equatable, Identifiable, FetchableRe
     public var segmentCount: Int
     public var duration: Double
 
-    public init(recordingId: Int64, version: String, kind: Kind, summary: RenditionSummary) {
+    public init(
+        recordingId: Int64, version: String, name: String, kind: Kind, playlist: String, width: Int?, height: Int?,
+        codecs: String, averageBitRate: Int, peakBitRate: Int, size: Int64, segmentCount: Int, duration: Double
+    ) {
         self.recordingId = recordingId
         self.version = version
-        self.name = summary.name
+        self.name = name
         self.kind = kind
-        self.playlist = summary.playlist
-        self.width = summary.width
-        self.height = summary.height
-        self.codecs = summary.codecs
-        self.averageBitRate = summary.averageBitRate
-        self.peakBitRate = summary.peakBitRate
-        self.size = Int64(summary.size)
-        self.segmentCount = summary.segmentCount
-        self.duration = summary.duration
+        self.playlist = playlist
+        self.width = width
+        self.height = height
+        self.codecs = codecs
+        self.averageBitRate = averageBitRate
+        self.peakBitRate = peakBitRate
+        self.size = size
+        self.segmentCount = segmentCount
+        self.duration = duration
     }
 
     public static let databaseTableName = "rendition"

@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Media
 
 /// A recording as the catalog shows it: the record plus the names people search and filter by.
 public struct RecordingSummary: Codable, Sendable, Equatable {

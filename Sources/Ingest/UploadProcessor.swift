@@ -102,7 +102,7 @@ public final class UploadProcessor: Service, Sendable {
             guard var recording = try Recording.fetchOne(db, key: recordingId) else { return }
             recording.sourceSha256 = sha256
             recording.sourceSize = upload.length
-            recording.mediaInfo = accepted?.info
+            recording.mediaInfo = accepted.map { SourceMedia($0.info) }
             recording.sourcePath = accepted?.sourcePath
             if recording.deletedAt == nil {
                 if let failure {
@@ -126,5 +126,26 @@ public final class UploadProcessor: Service, Sendable {
         guard let filename, let dot = filename.lastIndex(of: ".") else { return "" }
         let ext = filename[filename.index(after: dot)...].lowercased()
         return ext.count <= 5 && !ext.isEmpty && ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) ? ".\(ext)" : ""
+    }
+}
+
+extension SourceMedia {
+    /// What the catalog keeps of a probe.
+    init(_ info: MediaInfo) {
+        let picture = info.primaryVideo
+        let sound = info.primaryAudio
+        self.init(
+            container: info.container, duration: info.duration, bitRate: info.bitRate, size: info.size,
+            video: picture.flatMap { stream in
+                stream.video.map { details in
+                    let size = details.displaySize
+                    return Video(
+                        codec: stream.codec, width: size.width, height: size.height,
+                        frameRate: details.frameRate.isValid ? details.frameRate.doubleValue : nil)
+                }
+            },
+            audio: sound.flatMap { stream in
+                stream.audio.map { Audio(codec: stream.codec, channels: $0.channels, sampleRate: $0.sampleRate) }
+            })
     }
 }

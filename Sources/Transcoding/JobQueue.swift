@@ -3,6 +3,17 @@ import Foundation
 import GRDB
 import Media
 
+extension Rendition {
+    /// The catalog's row for one tier the transcoder wrote.
+    init(recordingId: Int64, version: String, kind: Kind, summary: RenditionSummary) {
+        self.init(
+            recordingId: recordingId, version: version, name: summary.name, kind: kind, playlist: summary.playlist,
+            width: summary.width, height: summary.height, codecs: summary.codecs, averageBitRate: summary.averageBitRate,
+            peakBitRate: summary.peakBitRate, size: Int64(summary.size), segmentCount: summary.segmentCount,
+            duration: summary.duration)
+    }
+}
+
 /// Errors the queue reports to the server and the command line.
 public enum JobQueueError: Error, Equatable, Sendable {
     case recordingNotFound

@@ -284,10 +284,10 @@ struct TranscodeTests {
             let id = try await client.uploadRecording(clip, title: "取消", token: token, database: database)
             let source = server.root.appendingPathComponent("sources/\(id)/source.mp4").path
             try await eventually(60) { !transcodeChildren(of: source).isEmpty }
-            // The child yields to delivery: every one of its threads (libav's and x264's too) runs
-            // at the configured niceness, 15 by default.
+            // The child yields to delivery: once it is encoding, every one of its threads (libav's
+            // and x264's too) runs at the configured niceness, 15 by default.
             let child = try #require(transcodeChildren(of: source).first)
-            try await eventually(20) { threadNiceness(child).count >= 3 }
+            try await eventually(30) { (try await client.recording(id, token: token).transcode?.progress ?? 0) > 0 }
             let niceness = threadNiceness(child)
             #expect(!niceness.isEmpty && niceness.allSatisfy { $0 == 15 }, "\(niceness)")
             let uri = "/api/v1/recordings/\(id)/transcode"

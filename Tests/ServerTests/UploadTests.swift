@@ -104,7 +104,7 @@ struct UploadTests {
         #expect(recording?.state == .queued, "\(recording?.failure ?? "")")
         #expect(recording?.sourceSha256 == expected)
         #expect(recording?.sourceSize == Int64(clip.count))
-        #expect(recording?.mediaInfo?.primaryVideo?.video?.width == 320)
+        #expect(recording?.mediaInfo?.video?.width == 320)
         #expect(recording?.title == "秋天的雨 第一课时")
         let stored = try Data(contentsOf: server.root.appendingPathComponent(try #require(recording?.sourcePath)))
         #expect(stored == clip)

@@ -22,7 +22,7 @@ struct QueueFixture {
                 """)
             var recording = Recording(title: "秋天的雨", teacherId: 1, schoolId: 1, state: .queued)
             recording.sourcePath = "sources/1/source.mp4"
-            recording.mediaInfo = MediaInfo(container: "mov,mp4", duration: 3, bitRate: 1000, size: 1000, streams: [])
+            recording.mediaInfo = SourceMedia(container: "mov,mp4", duration: 3, bitRate: 1000, size: 1000)
             try RecordingStore.insert(&recording, db)
             return recording.id!
         }
