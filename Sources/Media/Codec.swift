@@ -48,7 +48,7 @@ final class Decoder {
     func send(_ packet: Packet?) -> Int32 {
         // The audio and video decoders share a thread: forget the other one's last complaint, so
         // an error names what this decoder said.
-        _ = Libav.takeLastErrorLine()
+        Libav.forgetLastError()
         return avcodec_send_packet(context.pointer, packet?.pointer)
     }
 
@@ -183,12 +183,13 @@ final class Resampler {
         output.pointer.pointee.nb_samples = swr_get_out_samples(context, inputSamples)
         if output.pointer.pointee.nb_samples > 0 {
             try check(av_frame_get_buffer(output.pointer, 0), "allocating resampled audio")
+            Libav.forgetLastError()
             let converted = swr_convert(
                 context, lessonlink_frame_extended_data(output.pointer), output.pointer.pointee.nb_samples,
                 frame.map { UnsafeMutablePointer(mutating: lessonlink_frame_extended_data($0.pointer)) }
                     .map { UnsafeMutablePointer<UnsafePointer<UInt8>?>(OpaquePointer($0)) },
                 inputSamples)
-            output.pointer.pointee.nb_samples = try check(converted, "resampling audio")
+            output.pointer.pointee.nb_samples = try checkCode(converted, "resampling audio")
         }
         return output
     }

@@ -329,9 +329,10 @@ private final class Pipeline {
         let audioIndex = plan.audioStream.map(Int32.init)
         while true {
             if job.cancellation.isCancelled { throw tierFailure() ?? .cancelled }
+            Libav.forgetLastError()
             let status = av_read_frame(input.context, packet.pointer)
             if status == lessonlink_averror_eof() { break }
-            try check(status, "reading the input")
+            try checkCode(status, "reading the input")
             defer { packet.unref() }
             let streamIndex = packet.pointer.pointee.stream_index
             track(packet)

@@ -37,6 +37,11 @@ public enum Libav {
         }
     }
 
+    /// Forgets this thread's last libav error line, before a call whose own error is wanted.
+    static func forgetLastError() {
+        Thread.current.threadDictionary[lastErrorKey] = nil
+    }
+
     /// This thread's last libav error line (without the `[component @ 0x…]` prefix), cleared once read.
     static func takeLastErrorLine() -> String? {
         guard let line = Thread.current.threadDictionary[lastErrorKey] as? String else { return nil }

@@ -61,9 +61,19 @@ func libavMessage(_ code: Int32) -> String {
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// Throws a `MediaError` for a negative libav return code; returns non-negative codes unchanged.
+/// Makes one libav call and throws a `MediaError` if it returns a negative code; returns
+/// non-negative codes unchanged. The thread's last libav error line is forgotten before the call,
+/// so the message carries what this call logged, never an earlier call's complaint (the audio and
+/// video decoders, the muxers and the scalers share threads).
 @discardableResult
-func check(_ code: Int32, _ step: @autoclosure () -> String) throws(MediaError) -> Int32 {
+func check(_ call: @autoclosure () -> Int32, _ step: @autoclosure () -> String) throws(MediaError) -> Int32 {
+    Libav.forgetLastError()
+    return try checkCode(call(), step())
+}
+
+/// `check` for a code the caller already has: call `Libav.forgetLastError()` before making it.
+@discardableResult
+func checkCode(_ code: Int32, _ step: @autoclosure () -> String) throws(MediaError) -> Int32 {
     if code < 0 { throw MediaError.libav(code, step: step()) }
     return code
 }
@@ -75,8 +85,11 @@ enum Flow {
     case needsMore
     case finished
 
-    /// Classifies the return code of `avcodec_receive_*` / `av_buffersink_get_frame`.
-    static func of(_ code: Int32, _ step: @autoclosure () -> String) throws(MediaError) -> Flow {
+    /// Makes an `avcodec_receive_*` / `av_buffersink_get_frame` call (with a clean error slate,
+    /// as `check` does) and classifies its return code.
+    static func of(_ call: @autoclosure () -> Int32, _ step: @autoclosure () -> String) throws(MediaError) -> Flow {
+        Libav.forgetLastError()
+        let code = call()
         if code >= 0 { return .ready }
         if code == lessonlink_averror_eagain() { return .needsMore }
         if code == lessonlink_averror_eof() { return .finished }

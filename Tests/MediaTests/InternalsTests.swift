@@ -7,6 +7,24 @@ import Testing
 struct InternalsTests {
     final class Token {}
 
+    @Test("An error names what its own libav call logged, never an earlier call's complaint")
+    func lastErrorDoesNotLeak() {
+        _ = Libav.installed
+        // One decoder complains and recovers…
+        lessonlinkLibavLogLine(16, "[aac @ 0x1] stale complaint of another decoder\n")
+        // …then another call fails without logging anything: its message is its own.
+        let quiet = #expect(throws: MediaError.self) { try check(-22, "opening the video decoder") }
+        #expect(quiet?.message.contains("stale") == false, "\(quiet?.message ?? "")")
+        // A call that logs while failing gets its line in the message.
+        let loud = #expect(throws: MediaError.self) {
+            try check({ () -> Int32 in
+                lessonlinkLibavLogLine(16, "[h264 @ 0x2] no frame!\n")
+                return -22
+            }(), "decoding video")
+        }
+        #expect(loud?.message.hasSuffix("(no frame!)") == true, "\(loud?.message ?? "")")
+    }
+
     @Test("The queue lets go of what it hands out")
     func queueReleasesPoppedElements() {
         // A popped 1080p picture that the queue kept alive would cost 3 MB a frame.
