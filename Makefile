@@ -16,8 +16,9 @@ SHELL := /bin/bash
 # Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev ffmpeg
-# Tests only: a real browser for the web pages, and real clients from PyPI.
-TEST_APT_PACKAGES := chromium chromium-driver
+# Tests only: a real browser for the web pages (and a CJK font, so its screenshots show Chinese),
+# and real clients from PyPI.
+TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 PYTHON_PACKAGES := tuspy selenium pytest requests
 SWIFT_SOURCES := Package.swift Sources Tests
 

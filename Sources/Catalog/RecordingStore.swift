@@ -30,6 +30,10 @@ public struct RecordingSummary: Codable, Sendable, Equatable {
     public var recordedOn: String?
     /// Source duration in seconds, once probed.
     public var duration: Double?
+    /// The published media version (`v12`), once transcoded.
+    public var mediaVersion: String?
+    /// A signed link to the published version's poster; the server sets it on listings.
+    public var posterUrl: String?
     public var sourceSize: Int64?
     public var sourceSha256: String?
     public var createdAt: Date
@@ -227,7 +231,10 @@ public struct RecordingStore: Sendable {
 
     /// One recording the viewer may see, or nil (absent, deleted or not visible: the caller
     /// answers 404 alike, so existence does not leak).
-    public func summary(_ id: Int64, viewer: Viewer) async throws -> RecordingSummary? {
+    /// One recording as `viewer` may see it (nil when they may not), with its latest transcode;
+    /// `renditions` also reads its published tiers, which permission checks and the events
+    /// stream do not need.
+    public func summary(_ id: Int64, viewer: Viewer, renditions: Bool = false) async throws -> RecordingSummary? {
         try await database.writer.read { db in
             let visibility = viewer.visibility
             let row = try Row.fetchOne(
@@ -236,8 +243,10 @@ public struct RecordingStore: Sendable {
             guard var summary = try row.map(Self.summary) else { return nil }
             summary.transcode = try TranscodeJob.filter(TranscodeJob.Columns.recordingId == id).order(Column("id").desc)
                 .fetchOne(db).map(TranscodeStatus.init)
-            summary.renditions = try Rendition.filter(Column("recordingId") == id).order(Column("kind").desc, Column("height").desc)
-                .fetchAll(db)
+            if renditions {
+                summary.renditions = try Rendition.filter(Column("recordingId") == id)
+                    .order(Column("kind").desc, Column("height").desc).fetchAll(db)
+            }
             return summary
         }
     }
@@ -346,7 +355,7 @@ public struct RecordingStore: Sendable {
             failure: recording.failure, teacher: .init(id: recording.teacherId, name: row["teacherName"]),
             school: .init(id: recording.schoolId, name: row["schoolName"]), districtId: row["districtId"],
             classroomId: recording.classroomId, textbook: textbook, recordedOn: recording.recordedOn,
-            duration: recording.mediaInfo?.duration, sourceSize: recording.sourceSize,
+            duration: recording.mediaInfo?.duration, mediaVersion: recording.mediaVersion, sourceSize: recording.sourceSize,
             sourceSha256: recording.sourceSha256, createdAt: recording.createdAt, updatedAt: recording.updatedAt)
     }
 

@@ -101,7 +101,8 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(SessionsController(authenticator: services.authenticator, throttle: throttle).endpoints)
     api.addRoutes(
         RecordingsController(
-            database: database, queue: services.queue, signer: services.signer, playbackLifetime: config.playbackTokenLifetime
+            database: database, queue: services.queue, signer: services.signer, playbackLifetime: config.playbackTokenLifetime,
+            layout: services.layout
         ).endpoints, atPath: "recordings")
     api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: services.ladder)).endpoints)
     api.addRoutes(

@@ -6,6 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
@@ -32,6 +33,25 @@ def test_wrong_password_is_explained_then_sign_in_works(server, browser):
     sign_in(browser, server)
     wait(browser, lambda b: b.current_url.rstrip("/") == server)
     assert wait(browser, lambda b: "王丽老师" in text(b, "header .who"))
+
+
+def nav_links(browser):
+    """The header links the page shows (hidden ones excluded)."""
+    return [a.text for a in browser.find_elements("css selector", "header a") if a.is_displayed()]
+
+
+@pytest.mark.parametrize("username, shown, absent", [
+    ("teacher", ["上传", "资源包"], []),
+    ("classroom", ["资源包"], ["上传"]),
+    ("reviewer", [], ["上传", "资源包"]),
+])
+def test_navigation_shows_what_the_role_can_use(server, browser, username, shown, absent):
+    sign_in(browser, server, username)
+    wait(browser, lambda b: b.current_url.rstrip("/") == server)
+    wait(browser, lambda b: text(b, "header .who"))
+    links = nav_links(browser)
+    assert all(link in links for link in shown), links
+    assert not any(link in links for link in absent), links
 
 
 def test_catalog_is_protected(server, browser):

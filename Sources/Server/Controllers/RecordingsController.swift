@@ -13,6 +13,7 @@ struct RecordingsController {
     let queue: JobQueue
     let signer: PlaybackSigner
     let playbackLifetime: TimeInterval
+    let layout: StorageLayout
     var store: RecordingStore { RecordingStore(database: database) }
 
     var endpoints: RouteCollection<AppRequestContext> {
@@ -60,7 +61,7 @@ struct RecordingsController {
         if let text = query.text, text.count > 200 { throw APIError.badRequest("search text is limited to 200 characters") }
         do {
             let page = try await store.list(query, viewer: viewer)
-            return PageResponse(items: page.items, nextCursor: page.nextCursor)
+            return PageResponse(items: page.items.map(withPoster), nextCursor: page.nextCursor)
         } catch CatalogError.invalidCursor {
             throw APIError.badRequest("cursor is not one this server issued", code: "invalid_cursor")
         }
@@ -68,7 +69,7 @@ struct RecordingsController {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
         let viewer = Viewer(try context.requirePerson())
-        return try await visible(try id(context), viewer: viewer)
+        return try await visible(try id(context), viewer: viewer, renditions: true)
     }
 
     struct Changes: Decodable {
@@ -115,7 +116,7 @@ struct RecordingsController {
             if let recordedOn = changes.recordedOn { recording.recordedOn = recordedOn }
             try RecordingStore.update(&recording, db)
         }
-        return try await visible(id, viewer: viewer)
+        return try await visible(id, viewer: viewer, renditions: true)
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -128,6 +129,18 @@ struct RecordingsController {
     }
 
     // MARK: - Playback
+
+    /// A listing shows each published lesson's poster: a signed link, valid as long as a playback
+    /// link, to the version's `poster.jpg` when it has one (audio-only lessons do not).
+    private func withPoster(_ summary: RecordingSummary) -> RecordingSummary {
+        guard let version = summary.mediaVersion,
+            FileManager.default.fileExists(atPath: "\(layout.version(summary.id, version))/poster.jpg")
+        else { return summary }
+        var summary = summary
+        let token = signer.token(recordingId: summary.id, expires: Date().addingTimeInterval(playbackLifetime))
+        summary.posterUrl = "/media/\(summary.id)/\(version)/\(token)/poster.jpg"
+        return summary
+    }
 
     struct PlaybackResponse: ResponseEncodable {
         /// The signed master playlist; its relative URIs carry the token along.
@@ -263,8 +276,10 @@ struct RecordingsController {
         }
     }
 
-    private func visible(_ id: Int64, viewer: Viewer) async throws -> RecordingSummary {
-        guard let summary = try await store.summary(id, viewer: viewer) else { throw APIError.notFound("recording") }
+    private func visible(_ id: Int64, viewer: Viewer, renditions: Bool = false) async throws -> RecordingSummary {
+        guard let summary = try await store.summary(id, viewer: viewer, renditions: renditions) else {
+            throw APIError.notFound("recording")
+        }
         return summary
     }
 

@@ -29,7 +29,7 @@ struct WebController {
     static func page(_ title: String, _ name: String, _ body: String, chrome: Bool = true, scripts: [String] = []) -> Response {
         let header =
             chrome
-            ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a><a href="/upload">上传</a><a href="/packs">资源包</a><span class="who"></span></header>"#
+            ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a>\#(navigation)<span class="who"></span></header>"#
             : #"<header><strong>LessonLink</strong></header>"#
         let html = """
             <!doctype html>
@@ -58,6 +58,13 @@ struct WebController {
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+
+    /// The header's links, each for the roles that can use its page: app.js shows a link once the
+    /// signed-in person's role is known (a classroom screen, say, never sees 上传).
+    static let navigation = [
+        ("/upload", "上传", "teacher admin"),
+        ("/packs", "资源包", "teacher coordinator classroom admin"),
+    ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
 
     static func asset(_ bytes: [UInt8], type: String) -> Response {
         Response(

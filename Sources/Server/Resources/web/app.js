@@ -44,6 +44,14 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Seconds as m:ss (h:mm:ss past an hour). */
+function formatDuration(seconds) {
+  const total = Math.round(seconds);
+  const two = (n) => String(n).padStart(2, "0");
+  const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+  return h ? h + ":" + two(m) + ":" + two(s) : m + ":" + two(s);
+}
+
 const stateNames = { uploading: "上传中", queued: "排队转码", processing: "转码中", ready: "可播放", failed: "失败" };
 
 async function showSignedIn() {
@@ -51,6 +59,9 @@ async function showSignedIn() {
   if (!who) return;
   try {
     const me = await api.get("/api/v1/me");
+    for (const link of document.querySelectorAll("header [data-roles]")) {
+      link.hidden = !link.dataset.roles.split(" ").includes(me.role);
+    }
     who.textContent = me.displayName + " · ";
     who.append(el("a", { href: "#", onclick: async (event) => {
       event.preventDefault();
@@ -205,10 +216,19 @@ const pages = {
       const page = await api.get("/api/v1/recordings?" + query);
       if (!append) list.replaceChildren();
       for (const item of page.items) {
-        list.append(el("li", {},
-          el("a", { href: "/recordings/" + item.id }, item.title), " ",
-          el("span", { class: "state " + item.state }, stateNames[item.state] || item.state),
-          el("div", { class: "meta" }, [item.teacher.name, item.school.name, item.textbook ? item.textbook.volume + " · " + item.textbook.lesson : ""].filter(Boolean).join(" · "))));
+        const thumb = item.posterUrl
+          ? el("img", { class: "thumb", src: item.posterUrl, alt: "", loading: "lazy" })
+          : el("div", { class: "thumb" });
+        // The volume's title names the edition, subject, grade and 册 (人教版 数学 三年级 上册).
+        const textbook = item.textbook ? [item.textbook.volume, item.textbook.lesson] : [];
+        list.append(el("li", { class: "lesson" },
+          el("a", { href: "/recordings/" + item.id, tabindex: "-1" }, thumb),
+          el("div", {},
+            el("a", { href: "/recordings/" + item.id }, item.title), " ",
+            el("span", { class: "state " + item.state }, stateNames[item.state] || item.state),
+            item.duration ? el("span", { class: "duration" }, formatDuration(item.duration)) : "",
+            el("div", { class: "meta" }, [item.teacher.name, item.school.name].join(" · ")),
+            textbook.length ? el("div", { class: "meta textbook" }, textbook.join(" · ")) : "")));
       }
       if (!append && page.items.length === 0) list.append(el("li", { class: "muted" }, "没有找到课例"));
       cursor = page.nextCursor;
