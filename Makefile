@@ -19,7 +19,7 @@ APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswsca
 # Tests only: a real browser for the web pages (and a CJK font, so its screenshots show Chinese),
 # and real clients from PyPI.
 TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei
-PYTHON_PACKAGES := tuspy selenium pytest requests
+PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis
 SWIFT_SOURCES := Package.swift Sources Tests
 
 .PHONY: serve seed test build release bench-ladder bench-delivery bench-packs format lint deps test-deps apt-install clean
@@ -29,7 +29,7 @@ deps:
 
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
-	@python3 -c "import tusclient, selenium, pytest, requests" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
+	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 apt-install:
 	@missing=""; for p in $(PACKAGES); do \

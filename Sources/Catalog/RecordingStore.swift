@@ -290,9 +290,8 @@ public struct RecordingStore: Sendable {
         if let cursor = query.cursor {
             let position = try Cursor.decode(cursor)
             if query.sort == .title {
-                guard let title = position.key else { throw CatalogError.invalidCursor }
                 conditions.append("(r.title, r.id) > (?, ?)")
-                arguments += [title, position.id]
+                arguments += [position.key ?? "", position.id]
             } else {
                 conditions.append("\(idColumn) \(comparison) ?")
                 arguments.append(position.id)
@@ -359,21 +358,23 @@ public struct RecordingStore: Sendable {
             sourceSha256: recording.sourceSha256, createdAt: recording.createdAt, updatedAt: recording.updatedAt)
     }
 
-    /// Where a page ended: the sort key and id of its last row, opaque to clients.
-    struct Cursor: Codable {
+    /// Where a page ended: the id of its last row, and in title order its title: `12` or
+    /// `12~秋天的雨`. Opaque to clients, but of a form the API document states exactly
+    /// (`^[0-9]{1,18}(~.*)?$`, at most 512 characters), so any cursor of that form is a place to
+    /// continue from and only malformed ones are refused.
+    struct Cursor: Equatable {
         /// The title, in title order; id order needs only the id.
         var key: String?
         var id: Int64
 
-        var encoded: String {
-            ((try? JSONEncoder().encode(self)) ?? Data()).base64URL
-        }
+        var encoded: String { key.map { "\(id)~\($0)" } ?? "\(id)" }
 
         static func decode(_ text: String) throws(CatalogError) -> Cursor {
-            guard text.count <= 512, let data = Data(base64URL: text),
-                let cursor = try? JSONDecoder().decode(Cursor.self, from: data)
+            let parts = text.split(separator: "~", maxSplits: 1, omittingEmptySubsequences: false)
+            guard text.count <= 512, let digits = parts.first, (1...18).contains(digits.count),
+                digits.allSatisfy({ $0.isASCII && $0.isNumber }), let id = Int64(digits)
             else { throw .invalidCursor }
-            return cursor
+            return Cursor(key: parts.count == 2 ? String(parts[1]) : nil, id: id)
         }
     }
 }

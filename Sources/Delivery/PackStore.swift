@@ -162,6 +162,15 @@ public struct PackStore: Sendable {
         _ = try await database.writer.read { db in try Self.authorizeMaker(db, packId: packId, viewer: viewer) }
     }
 
+    /// Deletes a pack (its makers only): it leaves every listing at once, so school mirrors drop
+    /// it at their next sync; the sweep releases its files.
+    public func delete(_ packId: Int64, by viewer: Viewer, now: Date = Date()) async throws {
+        try await database.writer.write { db in
+            _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
+            try db.execute(sql: "UPDATE resourcePack SET deletedAt = ? WHERE id = ?", arguments: [now, packId])
+        }
+    }
+
     /// Creates a pack with an empty draft (version 1). A teacher's pack belongs to their own lead
     /// school; a coordinator's or admin's to `leadSchoolId` (a coordinator's district's lead school
     /// by default).
@@ -181,16 +190,18 @@ public struct PackStore: Sendable {
                     guard let lead = try Int64.fetchOne(
                         db, sql: "SELECT id FROM school WHERE districtId = ? AND kind = 'lead' ORDER BY id LIMIT 1",
                         arguments: [viewer.districtId ?? -1])
-                    else { throw PackError.invalid("your district has no lead school") }
+                    else { throw PackError.conflict("your district has no lead school") }
                     schoolId = lead
                 }
             case .admin:
-                guard let leadSchoolId else { throw PackError.invalid("name the lead school the pack belongs to (leadSchoolId)") }
+                guard let leadSchoolId else {
+                    throw PackError.forbidden("an admin makes packs only for a lead school they name (leadSchoolId)")
+                }
                 schoolId = leadSchoolId
             case .classroom, .reviewer:
                 throw PackError.forbidden("only lead-school teachers and coordinators make resource packs")
             }
-            guard let school = try School.fetchOne(db, key: schoolId) else { throw PackError.invalid("school \(schoolId) does not exist") }
+            guard let school = try School.fetchOne(db, key: schoolId) else { throw PackError.notFound("school \(schoolId)") }
             guard school.kind == .lead else { throw PackError.forbidden("resource packs are made by lead schools; \(school.name) is a member school") }
             guard Self.access(viewer, leadSchoolId: schoolId, districtId: school.districtId) == .maker else {
                 throw PackError.forbidden("you cannot make packs for \(school.name)")
@@ -232,7 +243,7 @@ public struct PackStore: Sendable {
                     JOIN person p ON p.id = r.teacherId JOIN school s ON s.id = r.schoolId
                     WHERE r.id = ? AND r.deletedAt IS NULL
                     """, arguments: [recordingId])
-            else { throw PackError.invalid("recording \(recordingId) does not exist") }
+            else { throw PackError.notFound("recording \(recordingId)") }
             guard row["state"] as String == "ready" else {
                 throw PackError.conflict("recording \(recordingId) is not ready yet (it is \(row["state"] as String))")
             }
@@ -284,7 +295,7 @@ public struct PackStore: Sendable {
             let draft = try Self.draft(db, packId: packId, viewer: viewer)
             let items = try PackItem.filter(PackItem.Columns.versionId == draft.id!).fetchAll(db)
             guard Set(itemIds) == Set(items.compactMap(\.id)), itemIds.count == items.count else {
-                throw PackError.invalid("list every item of the draft exactly once")
+                throw PackError.conflict("list every item of the draft exactly once")
             }
             for (position, id) in itemIds.enumerated() {
                 try db.execute(sql: "UPDATE packItem SET position = ? WHERE id = ?", arguments: [position + 1, id])
@@ -301,8 +312,8 @@ public struct PackStore: Sendable {
             else { throw PackError.conflict("there is no draft to publish: edit the pack first") }
             let items = try PackItem.filter(PackItem.Columns.versionId == draft.id!).order(PackItem.Columns.position).fetchAll(db)
             let targets = try PackTarget.filter(PackTarget.Columns.versionId == draft.id!).fetchAll(db)
-            guard !items.isEmpty else { throw PackError.invalid("the draft has no items") }
-            guard !targets.isEmpty else { throw PackError.invalid("the draft is addressed to no school") }
+            guard !items.isEmpty else { throw PackError.conflict("the draft has no items") }
+            guard !targets.isEmpty else { throw PackError.conflict("the draft is addressed to no school") }
             return (draft, items, targets)
         }
     }
@@ -413,19 +424,26 @@ public struct PackStore: Sendable {
     static func apply(_ changes: Changes, to version: inout PackVersion, school: School, _ db: Database) throws {
         if let title = changes.title {
             guard let title = clean(title) else { throw PackError.invalid("a pack needs a title") }
-            version.title = String(title.prefix(200))
+            guard title.count <= 200 else { throw PackError.invalid("a pack's title is limited to 200 characters") }
+            version.title = title
         }
-        if let description = changes.description { version.description = String(description.prefix(10_000)) }
-        if let notes = changes.notes { version.notes = String(notes.prefix(50_000)) }
+        if let description = changes.description {
+            guard description.count <= 10_000 else { throw PackError.invalid("the description is limited to 10,000 characters") }
+            version.description = description
+        }
+        if let notes = changes.notes {
+            guard notes.count <= 50_000 else { throw PackError.invalid("the notes are limited to 50,000 characters") }
+            version.notes = notes
+        }
         try version.save(db)
         guard let targets = changes.targets else { return }
         try PackTarget.filter(PackTarget.Columns.versionId == version.id!).deleteAll(db)
         for target in targets {
             guard let member = try School.fetchOne(db, key: target.schoolId) else {
-                throw PackError.invalid("school \(target.schoolId) does not exist")
+                throw PackError.notFound("school \(target.schoolId)")
             }
             guard member.districtId == school.districtId, member.kind == .member else {
-                throw PackError.invalid("\(member.name) is not a member school of \(school.name)'s district")
+                throw PackError.conflict("\(member.name) is not a member school of \(school.name)'s district")
             }
             if let grades = target.grades, !grades.allSatisfy({ (1...12).contains($0) }) {
                 throw PackError.invalid("grades are 1 to 12")
@@ -436,7 +454,7 @@ public struct PackStore: Sendable {
 
     static func nextPosition(_ db: Database, versionId: Int64) throws -> Int {
         let count = try PackItem.filter(PackItem.Columns.versionId == versionId).fetchCount(db)
-        guard count < 500 else { throw PackError.invalid("a pack holds at most 500 items") }
+        guard count < 500 else { throw PackError.conflict("a pack holds at most 500 items") }
         return (try Int.fetchOne(db, sql: "SELECT max(position) FROM packItem WHERE versionId = ?", arguments: [versionId]) ?? 0) + 1
     }
 
@@ -467,10 +485,10 @@ extension PackStore {
             let old = try Int64.fetchAll(
                 db,
                 sql: """
-                    SELECT v.id FROM packVersion v
-                    WHERE v.state = 'published' AND v.sweptAt IS NULL AND EXISTS (
+                    SELECT v.id FROM packVersion v JOIN resourcePack p ON p.id = v.packId
+                    WHERE v.state = 'published' AND v.sweptAt IS NULL AND (p.deletedAt IS NOT NULL OR EXISTS (
                         SELECT 1 FROM packVersion n WHERE n.packId = v.packId AND n.state = 'published'
-                        AND n.number > v.number AND n.publishedAt < ?)
+                        AND n.number > v.number AND n.publishedAt < ?))
                     """, arguments: [cutoff])
             for id in old {
                 try db.execute(sql: "UPDATE packVersion SET sweptAt = ? WHERE id = ?", arguments: [now, id])
@@ -480,7 +498,8 @@ extension PackStore {
                 db,
                 sql: """
                     SELECT sha256 FROM packFile
-                    UNION SELECT sha256 FROM packItem WHERE sha256 IS NOT NULL
+                    UNION SELECT i.sha256 FROM packItem i JOIN packVersion v ON v.id = i.versionId
+                          JOIN resourcePack p ON p.id = v.packId WHERE i.sha256 IS NOT NULL AND p.deletedAt IS NULL
                     UNION SELECT manifestSha256 FROM packVersion WHERE manifestSha256 IS NOT NULL AND sweptAt IS NULL
                     """)
             return (old.count, keep)

@@ -31,7 +31,7 @@ public struct UploadStore: Sendable {
                 recordedOn: new.recordedOn, state: .uploading, createdAt: now)
             if let lesson = new.lesson {
                 guard let lessonId = Int64(lesson), try TextbookLesson.fetchOne(db, key: lessonId) != nil else {
-                    throw IngestError(.invalid, "unknown_lesson", "Upload-Metadata names textbook lesson '\(lesson)', which does not exist")
+                    throw IngestError(.notFound, "unknown_lesson", "Upload-Metadata names textbook lesson '\(lesson)', which does not exist")
                 }
                 recording.lessonId = lessonId
             }
@@ -39,7 +39,7 @@ public struct UploadStore: Sendable {
                 guard let classroomId = Int64(classroom), let room = try Classroom.fetchOne(db, key: classroomId),
                     room.schoolId == schoolId
                 else {
-                    throw IngestError(.invalid, "unknown_classroom", "classroom '\(classroom)' is not in the uploading school")
+                    throw IngestError(.notFound, "unknown_classroom", "classroom '\(classroom)' is not in the uploading school")
                 }
                 recording.classroomId = classroomId
             }

@@ -42,6 +42,9 @@ public struct Uploads: Sendable {
 
     public var maxSize: Int64 { settings.maxSize }
 
+    /// The title of a lesson uploaded without one (未命名课例: "untitled lesson").
+    public static let untitled = "未命名课例"
+
     // MARK: - Creation
 
     /// Creates an upload and its recording from the client's `Upload-Length` and
@@ -68,9 +71,12 @@ public struct Uploads: Sendable {
         } catch {
             throw IngestError(.invalid, "invalid_metadata", "Upload-Metadata: \(error.message)")
         }
-        let title = (metadata["title"] ?? metadata["filename"] ?? "").trimmingCharacters(in: .whitespaces)
-        guard !title.isEmpty, title.count <= 200 else {
-            throw IngestError(.invalid, "invalid_metadata", "Upload-Metadata needs a title (or filename) of 1 to 200 characters")
+        // A generic tus client may send no metadata at all: the lesson gets a placeholder title
+        // its teacher can change later.
+        let named = [metadata["title"], metadata["filename"]].compactMap { $0?.trimmingCharacters(in: .whitespaces) }
+        let title = named.first { !$0.isEmpty } ?? Self.untitled
+        guard title.count <= 200 else {
+            throw IngestError(.invalid, "invalid_metadata", "Upload-Metadata: the title is limited to 200 characters")
         }
         if let day = metadata["recordedOn"], !Recording.isDay(day) {
             throw IngestError(.invalid, "invalid_metadata", "recordedOn must be a date like 2026-09-01")

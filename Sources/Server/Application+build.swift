@@ -78,6 +78,8 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMiddleware())
+    let methods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(methods: methods))
     router.get("healthz") { _, _ in HealthResponse(status: "ok") }
     router.get("metrics") { _, _ in
         try await metrics.updateQueue(database)
@@ -85,10 +87,12 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
     }
+    // The document states this server's own upload limit (Tus-Max-Size).
+    let openapi = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
+        .replacingOccurrences(of: "maximum: 21474836480}", with: "maximum: \(config.uploadMaxSize)}")
     router.get("api/v1/openapi.yaml") { _, _ in
         Response(
-            status: .ok, headers: [.contentType: "application/yaml"],
-            body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
+            status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: openapi)))
     }
     router.addRoutes(WebController().endpoints)
     router.addRoutes(
@@ -109,6 +113,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         PacksController(packs: services.packs, publisher: services.publisher, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
+    methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router
 }
 

@@ -101,3 +101,26 @@ struct RecordingLifecycleTests {
         #expect(stored?.state == .processing)
     }
 }
+
+@Suite("Recording values")
+struct RecordingValueTests {
+    @Test("recordedOn days are real calendar days")
+    func days() {
+        for day in ["2026-09-01", "2024-02-29", "2000-02-29", "0001-01-01", "2026-12-31"] {
+            #expect(Recording.isDay(day), "\(day)")
+        }
+        for day in ["2026-02-29", "1900-02-29", "2026-04-31", "2026-13-01", "2026-00-10", "2026-1-01", "2026-01-01T", "", "２０２６-01-01"] {
+            #expect(!Recording.isDay(day), "\(day)")
+        }
+    }
+
+    @Test("Catalog cursors: an id, and in title order a title; anything else is refused")
+    func cursors() throws {
+        let titled = RecordingStore.Cursor(key: "秋天~的雨", id: 12)
+        #expect(try RecordingStore.Cursor.decode(titled.encoded) == titled)
+        #expect(try RecordingStore.Cursor.decode("7") == RecordingStore.Cursor(key: nil, id: 7))
+        for bad in ["", "abc", "~x", "-1", "1234567890123456789", String(repeating: "1", count: 600)] {
+            #expect(throws: CatalogError.invalidCursor) { try RecordingStore.Cursor.decode(bad) }
+        }
+    }
+}

@@ -39,3 +39,25 @@ struct OpenAPITests {
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
     }
 }
+
+@Suite("Methods")
+struct MethodTests {
+    @Test("A method a path does not have answers 405 with Allow; an unknown path stays 404")
+    func methodNotAllowed() async throws {
+        let server = try await TestServer.make(seed: false)
+        defer { server.remove() }
+        try await server.test { client in
+            let put = try await client.execute(uri: "/api/v1/recordings", method: .put)
+            #expect(put.status == .methodNotAllowed && put.headers[.allow] == "GET")
+            #expect(put.error?.code == "method_not_allowed")
+            let publish = try await client.execute(uri: "/api/v1/packs/7/publish", method: .get)
+            #expect(publish.status == .methodNotAllowed && publish.headers[.allow] == "POST")
+            let recording = try await client.execute(uri: "/api/v1/recordings/3", method: .post)
+            #expect(recording.status == .methodNotAllowed && recording.headers[.allow] == "DELETE, GET, PATCH")
+            let file = try await client.execute(uri: "/api/v1/packs/1/versions/2/files/a/b/c.m4s", method: .delete)
+            #expect(file.status == .methodNotAllowed && file.headers[.allow] == "GET, HEAD")
+            #expect(try await client.execute(uri: "/api/v1/nothing-here", method: .put).status == .notFound)
+            #expect(try await client.execute(uri: "/api/v1/recordings/3/nothing", method: .get).status == .notFound)
+        }
+    }
+}

@@ -155,7 +155,7 @@ struct PacksTests {
             #expect(try await client.get("/api/v1/packs/\(pack)", token: try await client.signIn("reviewer")).status == .forbidden)
             // Nor can a pack be addressed outside the lead school's district.
             let outside = try await client.send("/api/v1/packs/\(pack)", .patch, token: teacher, json: ["targets": [["schoolId": otherDistrict]]])
-            #expect(outside.status == .badRequest)
+            #expect(outside.status == .conflict && outside.error?.message.contains("not a member school") == true)
             // A reader cannot attach files; nor can anyone past the size limit.
             #expect(try await client.send("/api/v1/packs/\(pack)/attachments?name=a.txt", .post, token: memberTeacher, body: worksheet).status == .forbidden)
             let tooBig = try await client.send("/api/v1/packs/\(pack)/attachments?name=big.bin", .post, token: teacher, body: Data(count: 3 << 20))
@@ -168,6 +168,21 @@ struct PacksTests {
             #expect(try await client.get("/api/v1/packs/\(pack)/versions/1/zip", token: memberTeacher).status == .gone)
             let v2zip = try await client.get("/api/v1/packs/\(pack)/versions/2/zip", token: memberTeacher)
             #expect(v2zip.status == .ok && v2zip.headers[.contentLength] == "\(v2zip.body.readableBytes)")
+
+            // Deleting: only a maker may; then the pack is gone for everyone, and its files are swept.
+            let admin = Viewer(personId: 0, role: .admin)
+            let v2Manifest = try #require(try await PackStore(database: database).publishedVersion(pack, number: 2, for: admin).manifestSha256)
+            #expect(try await client.send("/api/v1/packs/\(pack)", .delete, token: memberTeacher).status == .forbidden)
+            #expect(try await client.send("/api/v1/packs/\(pack)", .delete, token: teacher).status == .noContent)
+            #expect(try await client.get("/api/v1/packs/\(pack)", token: memberTeacher).status == .notFound)
+            #expect(try await client.get("/api/v1/packs/\(pack)/versions/2/zip", token: memberTeacher).status == .notFound)
+            let listed = try await client.get("/api/v1/packs", token: memberTeacher)
+            #expect(!String(buffer: listed.body).contains("\"id\":\(pack)"), "a mirror's listing no longer names it")
+            let objects = ObjectStore(root: server.config.layout.objects)
+            #expect(FileManager.default.fileExists(atPath: objects.path(of: v2Manifest)))
+            let released = try await PackStore(database: database).sweep(store: objects, keepOldVersions: 3600, now: Date().addingTimeInterval(7200))
+            #expect(released.versions == 1 && released.bytes > 0)
+            #expect(!FileManager.default.fileExists(atPath: objects.path(of: v2Manifest)))
         }
     }
 }

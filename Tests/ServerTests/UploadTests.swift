@@ -203,7 +203,13 @@ struct UploadTests {
                 headers: [HTTPField.Name("Upload-Length")!: "10", HTTPField.Name("Upload-Metadata")!: "title not*base64!"])
             #expect(badMetadata.status == .badRequest && badMetadata.error?.code == "invalid_metadata")
             let unknownLesson = try await client.createUpload(token: token, length: 10, metadata: ["title": "x", "lesson": "999999"])
-            #expect(unknownLesson.error?.code == "unknown_lesson")
+            #expect(unknownLesson.status == .notFound && unknownLesson.error?.code == "unknown_lesson")
+            // A generic tus client that sends no metadata gets an untitled lesson to rename later.
+            let bare = try await client.tus("/api/v1/uploads", .post, token: token, headers: [HTTPField.Name("Upload-Length")!: "10"])
+            #expect(bare.status == .created)
+            let recording = try #require(bare.header("LessonLink-Recording"))
+            let untitled = try await client.get("/api/v1/recordings/\(recording)", token: token)
+            #expect(String(buffer: untitled.body).contains("\"title\":\"未命名课例\""))
 
             let created = try await client.createUpload(token: token, length: 10, metadata: ["title": "ten bytes"])
             let location = try #require(created.header("Location"))

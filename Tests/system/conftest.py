@@ -37,8 +37,11 @@ class Server:
         subprocess.run([str(BINARY), "seed", "--demo", *self.arguments], cwd=ROOT, check=True, capture_output=True)
 
     def start(self):
-        self.process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(self.port), *self.arguments],
-                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # The log goes to a file: a pipe nobody drains would stall a chatty server once it fills.
+        self.log = Path(tempfile.mkstemp(prefix="lessonlink-server-", suffix=".log")[1])
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(self.port), *self.arguments],
+                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(200):
             try:
                 if requests.get(self.base + "/healthz", timeout=1).ok:
@@ -46,7 +49,11 @@ class Server:
             except requests.ConnectionError:
                 time.sleep(0.05)
         self.process.kill()
-        raise RuntimeError("the server did not start: " + self.process.stdout.read().decode())
+        raise RuntimeError("the server did not start: " + self.log.read_text(errors="replace"))
+
+    def output(self) -> str:
+        """What the server has logged so far."""
+        return self.log.read_text(errors="replace")
 
     def kill(self):
         """SIGKILL: no graceful shutdown, no chance to commit anything."""

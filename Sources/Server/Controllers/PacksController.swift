@@ -25,6 +25,7 @@ struct PacksController {
         routes.post(use: create)
         routes.get(":id", use: get)
         routes.patch(":id", use: update)
+        routes.delete(":id", use: delete)
         routes.post(":id/items", use: addItem)
         routes.put(":id/items", use: reorder)
         routes.delete(":id/items/:item", use: removeItem)
@@ -96,6 +97,14 @@ struct PacksController {
         return try await mapped { try await packs.edit(id, by: viewer, changes: changes) }
     }
 
+    @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        try await mapped { try await packs.delete(id, by: viewer) }
+        context.logger.info("pack deleted", metadata: ["pack": "\(id)", "by": "\(viewer.personId)"])
+        return .noContent
+    }
+
     @Sendable func addItem(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
         let viewer = try viewer(context)
         let id = try packId(context)
@@ -129,8 +138,13 @@ struct PacksController {
     @Sendable func attach(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
         let viewer = try viewer(context)
         let id = try packId(context)
-        guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty, name.utf8.count <= 255 else {
-            throw APIError.badRequest("name the file: ?name=<file name>")
+        guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty, name.count <= 200 else {
+            throw APIError.badRequest("name the file (1 to 200 characters): ?name=<file name>")
+        }
+        let title = request.uri.queryParameters["title"].map(String.init)
+        let note = request.uri.queryParameters["note"].map(String.init) ?? ""
+        guard (title?.count ?? 0) <= 200, note.count <= 2000 else {
+            throw APIError.badRequest("an attachment's title is limited to 200 characters and its note to 2000")
         }
         // Check permission before accepting a byte.
         try await mapped { try await packs.requireMaker(id, viewer: viewer) }
@@ -138,8 +152,6 @@ struct PacksController {
             throw Self.tooLarge(attachmentMaxSize)
         }
         let object = try await receive(request.body)
-        let title = request.uri.queryParameters["title"].map(String.init)
-        let note = request.uri.queryParameters["note"].map(String.init) ?? ""
         let item = try await mapped { try await packs.addAttachment(id, by: viewer, fileName: name, title: title, note: note, object: object) }
         return EditedResponse(status: .created, response: item)
     }

@@ -4,6 +4,7 @@ import GRDB
 import Delivery
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import Transcoding
 
 /// The catalog of recorded lessons: `GET /api/v1/recordings` (search, filters, cursor pages),
@@ -101,14 +102,14 @@ struct RecordingsController {
             if let description = changes.description { recording.description = description }
             if let lessonId = changes.lessonId {
                 if let lessonId, try TextbookLesson.fetchOne(db, key: lessonId) == nil {
-                    throw APIError.badRequest("no textbook lesson \(lessonId)", code: "unknown_lesson")
+                    throw APIError(.notFound, "unknown_lesson", "no textbook lesson \(lessonId)")
                 }
                 recording.lessonId = lessonId
             }
             if let classroomId = changes.classroomId {
                 if let classroomId {
                     guard let classroom = try Classroom.fetchOne(db, key: classroomId), classroom.schoolId == recording.schoolId else {
-                        throw APIError.badRequest("classroom \(classroomId) is not in the recording's school", code: "unknown_classroom")
+                        throw APIError(.notFound, "unknown_classroom", "classroom \(classroomId) is not in the recording's school")
                     }
                 }
                 recording.classroomId = classroomId
@@ -209,7 +210,9 @@ struct RecordingsController {
             var quiet = 0
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
-            while !Task.isCancelled {
+            // Ends with the recording's work, the client, or the server's graceful shutdown (a
+            // classroom's stream must not hold a restart up).
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 guard let summary = try await store.summary(id, viewer: viewer) else { break }
                 let event = StateEvent(state: summary.state, failure: summary.failure, transcode: summary.transcode)
                 if event != last {
@@ -225,7 +228,7 @@ struct RecordingsController {
                 if summary.state == .ready || summary.state == .failed, summary.transcode?.state != .running, summary.transcode?.state != .queued {
                     break
                 }
-                try await Task.sleep(for: .seconds(1))
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                 quiet += 1
             }
             try await writer.finish(nil)

@@ -47,6 +47,7 @@ struct UploadsController {
         }
         var headers = Self.tusHeaders
         headers[.location] = "/api/v1/uploads/\(upload.id)"
+        if let recording = upload.recordingId { headers[.lessonLinkRecording] = "\(recording)" }
         headers[.uploadExpires] = HTTPDate.format(upload.expiresAt)
         // creation-with-upload: the first chunk may come with the POST.
         if request.headers[.contentType] == "application/offset+octet-stream" {
@@ -159,6 +160,8 @@ struct UploadsController {
 }
 
 extension HTTPField.Name {
+    /// The recording an upload makes, on the creation response (the API document links it).
+    static let lessonLinkRecording = HTTPField.Name("LessonLink-Recording")!
     static let tusResumable = HTTPField.Name("Tus-Resumable")!
     static let tusVersion = HTTPField.Name("Tus-Version")!
     static let tusExtension = HTTPField.Name("Tus-Extension")!
