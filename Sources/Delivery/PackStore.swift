@@ -437,6 +437,10 @@ public struct PackStore: Sendable {
         }
         try version.save(db)
         guard let targets = changes.targets else { return }
+        // What the request itself gets wrong is answered before what it conflicts with.
+        if targets.contains(where: { !($0.grades ?? []).allSatisfy { (1...12).contains($0) } }) {
+            throw PackError.invalid("grades are 1 to 12")
+        }
         try PackTarget.filter(PackTarget.Columns.versionId == version.id!).deleteAll(db)
         for target in targets {
             guard let member = try School.fetchOne(db, key: target.schoolId) else {
@@ -444,9 +448,6 @@ public struct PackStore: Sendable {
             }
             guard member.districtId == school.districtId, member.kind == .member else {
                 throw PackError.conflict("\(member.name) is not a member school of \(school.name)'s district")
-            }
-            if let grades = target.grades, !grades.allSatisfy({ (1...12).contains($0) }) {
-                throw PackError.invalid("grades are 1 to 12")
             }
             try PackTarget(versionId: version.id!, schoolId: member.id!, grades: target.grades ?? []).insert(db, onConflict: .replace)
         }

@@ -105,3 +105,22 @@ extension Request {
         }
     }
 }
+
+/// Query-string values, checked the way the API document states them.
+enum QueryValue {
+    /// A whole number within `range`, or nil when absent.
+    static func integer(_ value: Substring?, _ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let value else { return nil }
+        guard let number = Int(value), range.contains(number) else {
+            throw APIError.badRequest("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    /// A row id (a positive whole number), or nil when absent.
+    static func id(_ value: Substring?, _ name: String) throws -> Int64? {
+        guard let value else { return nil }
+        guard let number = Int64(value), number > 0 else { throw APIError.badRequest("\(name) must be an id (a positive whole number)") }
+        return number
+    }
+}

@@ -15,11 +15,23 @@ from pathlib import Path
 
 import pytest
 import requests
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import BINARY, ROOT, api_token, free_port
 from test_pages import upload_via_api
+
+
+def gone(element):
+    """True once `element` left the page (a reload replaced it). While the page is being replaced
+    Chromium can also answer that the node "does not belong to the document": gone as well."""
+    def check(_):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:  # StaleElementReferenceException is one of these
+            return True
+    return check
 
 
 def auth(token):
@@ -277,7 +289,7 @@ def test_pages_build_publish_and_download(server, browser, pack):
     browser.find_element("id", "notes").send_keys("下午第二节课用，注意生字。")
     old = browser.find_element("id", "pack-form")
     old.find_element("css selector", "button[type=submit]").click()
-    WebDriverWait(browser, 20).until(staleness_of(old))  # saved, and the page reloaded
+    WebDriverWait(browser, 20).until(gone(old))  # saved, and the page reloaded
     wait(browser, lambda b: b.find_elements("id", "add-recording") and "注意生字" in b.find_element("id", "notes").get_attribute("value"))
     select = browser.find_element("id", "recording")
     option = next(o for o in select.find_elements("css selector", "option") if "资源包测试" in o.text)

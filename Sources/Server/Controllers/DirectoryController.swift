@@ -33,7 +33,7 @@ struct DirectoryController {
 
     @Sendable func schools(_ request: Request, context: AppRequestContext) async throws -> List<School> {
         _ = try context.requirePerson()
-        let district = try integer(request, "district")
+        let district = try QueryValue.id(request.uri.queryParameters["district"], "district")
         return List(
             items: try await database.writer.read { db in
                 var query = School.order(School.Columns.districtId, School.Columns.kind, School.Columns.name)
@@ -47,8 +47,7 @@ struct DirectoryController {
     @Sendable func plan(_ request: Request, context: AppRequestContext) async throws -> TierPlanner.Plan {
         _ = try context.requirePerson()
         guard let id = context.parameters.get("id").flatMap(Int64.init) else { throw APIError.notFound("school") }
-        let classrooms = try integer(request, "classrooms").map(Int.init)
-        if let classrooms, !(1...10_000).contains(classrooms) { throw APIError.badRequest("classrooms must be between 1 and 10000") }
+        let classrooms = try QueryValue.integer(request.uri.queryParameters["classrooms"], "classrooms", in: 1...10_000)
         var headroom = 0.3
         if let text = request.uri.queryParameters["headroom"] {
             guard let value = Double(String(text)), (0...0.95).contains(value) else {
@@ -64,7 +63,7 @@ struct DirectoryController {
 
     @Sendable func classrooms(_ request: Request, context: AppRequestContext) async throws -> List<Classroom> {
         _ = try context.requirePerson()
-        let school = try integer(request, "school")
+        let school = try QueryValue.id(request.uri.queryParameters["school"], "school")
         return List(
             items: try await database.writer.read { db in
                 var query = Classroom.order(Column("schoolId"), Column("name"))
@@ -124,11 +123,6 @@ struct DirectoryController {
             })
     }
 
-    private func integer(_ request: Request, _ name: String) throws -> Int64? {
-        guard let value = request.uri.queryParameters[name[...]] else { return nil }
-        guard let number = Int64(value) else { throw APIError.badRequest("\(name) must be a whole number") }
-        return number
-    }
 }
 
 extension TierPlanner.Plan: ResponseEncodable {}

@@ -36,11 +36,11 @@ struct RecordingsController {
         var query = RecordingQuery()
         query.text = parameters["q"].map(String.init)
         query.subject = parameters["subject"].map(String.init)
-        query.grade = try integer(parameters["grade"], "grade")
-        query.volumeId = try integer(parameters["volume"], "volume").map(Int64.init)
-        query.districtId = try integer(parameters["district"], "district").map(Int64.init)
-        query.schoolId = try integer(parameters["school"], "school").map(Int64.init)
-        query.teacherId = try integer(parameters["teacher"], "teacher").map(Int64.init)
+        query.grade = try QueryValue.integer(parameters["grade"], "grade", in: 1...12)
+        query.volumeId = try QueryValue.id(parameters["volume"], "volume")
+        query.districtId = try QueryValue.id(parameters["district"], "district")
+        query.schoolId = try QueryValue.id(parameters["school"], "school")
+        query.teacherId = try QueryValue.id(parameters["teacher"], "teacher")
         if let state = parameters["state"] {
             guard let value = Recording.State(rawValue: String(state)) else {
                 throw APIError.badRequest(
@@ -54,10 +54,7 @@ struct RecordingsController {
             }
             query.sort = value
         }
-        if let limit = try integer(parameters["limit"], "limit") {
-            guard (1...100).contains(limit) else { throw APIError.badRequest("limit must be between 1 and 100") }
-            query.limit = limit
-        }
+        if let limit = try QueryValue.integer(parameters["limit"], "limit", in: 1...100) { query.limit = limit }
         query.cursor = parameters["cursor"].map(String.init)
         if let text = query.text, text.count > 200 { throw APIError.badRequest("search text is limited to 200 characters") }
         do {
@@ -292,11 +289,6 @@ struct RecordingsController {
         return id
     }
 
-    private func integer(_ value: Substring?, _ name: String) throws -> Int? {
-        guard let value else { return nil }
-        guard let number = Int(value) else { throw APIError.badRequest("\(name) must be a whole number") }
-        return number
-    }
 
 }
 
