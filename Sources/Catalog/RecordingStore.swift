@@ -101,6 +101,10 @@ public enum CatalogError: Error, Equatable, Sendable {
     case notFound(String)
     /// The change conflicts with what is stored (a duplicate name, a bad reference).
     case conflict(String)
+    /// An edit names a textbook lesson that does not exist.
+    case unknownLesson(Int64)
+    /// An edit names a classroom that is not in the recording's school.
+    case unknownClassroom(Int64)
 }
 
 /// Reads and writes recordings, keeping the search index in step.
@@ -171,6 +175,77 @@ public struct RecordingStore: Sendable {
                 id, SearchText.index(row["title"]), SearchText.index(row["description"]),
                 SearchText.index(row["teacher"]), SearchText.index(row["school"]), SearchText.index(textbook), id,
             ])
+    }
+
+    /// What a teacher may change on a recording. Absent fields stay; `.some(nil)` clears.
+    public struct Edit: Sendable {
+        public var title: String?
+        public var description: String?
+        public var lessonId: Int64??
+        public var classroomId: Int64??
+        public var recordedOn: String??
+
+        public init(
+            title: String? = nil, description: String? = nil, lessonId: Int64?? = nil, classroomId: Int64?? = nil,
+            recordedOn: String?? = nil
+        ) {
+            self.title = title
+            self.description = description
+            self.lessonId = lessonId
+            self.classroomId = classroomId
+            self.recordedOn = recordedOn
+        }
+    }
+
+    /// Applies an edit in one transaction; the lesson must exist and the classroom belong to the
+    /// recording's school. Returns false when the recording does not exist.
+    @discardableResult
+    public func edit(_ id: Int64, _ edit: Edit) async throws -> Bool {
+        try await database.writer.write { db in
+            guard var recording = try Recording.fetchOne(db, key: id) else { return false }
+            if let title = edit.title { recording.title = title.trimmingCharacters(in: .whitespaces) }
+            if let description = edit.description { recording.description = description }
+            if let lessonId = edit.lessonId {
+                if let lessonId, try TextbookLesson.fetchOne(db, key: lessonId) == nil { throw CatalogError.unknownLesson(lessonId) }
+                recording.lessonId = lessonId
+            }
+            if let classroomId = edit.classroomId {
+                if let classroomId {
+                    guard let classroom = try Classroom.fetchOne(db, key: classroomId), classroom.schoolId == recording.schoolId else {
+                        throw CatalogError.unknownClassroom(classroomId)
+                    }
+                }
+                recording.classroomId = classroomId
+            }
+            if let recordedOn = edit.recordedOn { recording.recordedOn = recordedOn }
+            try Self.update(&recording, db)
+            return true
+        }
+    }
+
+    /// Soft-deletes a recording (`RecordingLifecycle`'s `deleted` event).
+    public func delete(_ id: Int64) async throws {
+        try await database.writer.write { db in try Self.softDelete(id, db) }
+    }
+
+    /// Whether the recording exists and is not deleted.
+    public func isLive(_ id: Int64) async throws -> Bool {
+        try await database.writer.read { db in
+            try Bool.fetchOne(db, sql: "SELECT deletedAt IS NULL FROM recording WHERE id = ?", arguments: [id]) ?? false
+        }
+    }
+
+    /// The published media version of a recording and its tiers, tallest first; nil before the
+    /// first transcode is published.
+    public func published(_ id: Int64) async throws -> (version: String, renditions: [Rendition])? {
+        try await database.writer.read { db in
+            guard let version = try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id]) else {
+                return nil
+            }
+            let renditions = try Rendition.filter(Column("recordingId") == id && Column("version") == version)
+                .order(Column("height").desc).fetchAll(db)
+            return (version, renditions)
+        }
     }
 
     /// Removes the source of every deleted recording that still has one: `removeFolder` deletes

@@ -108,7 +108,9 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
             database: database, queue: services.queue, signer: services.signer, playbackLifetime: config.playbackTokenLifetime,
             layout: services.layout
         ).endpoints, atPath: "recordings")
-    api.addRoutes(DirectoryController(database: database, planner: TierPlanner(ladder: services.ladder)).endpoints)
+    api.addRoutes(
+        DirectoryController(directory: DirectoryStore(database: database), database: database, planner: TierPlanner(ladder: services.ladder))
+            .endpoints)
     api.addRoutes(
         PacksController(packs: services.packs, publisher: services.publisher, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")

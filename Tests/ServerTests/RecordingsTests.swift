@@ -104,6 +104,17 @@ struct RecordingsTests {
                 uri: "/api/v1/recordings/\(id)", method: .patch, headers: [.authorization: "Bearer \(owner)", .contentType: "application/json"],
                 body: ByteBuffer(string: #"{"recordedOn": "yesterday"}"#))
             #expect(badDay.status == .badRequest)
+            // A textbook lesson is set by id, cleared by null; one that does not exist is named in a 404.
+            func patch(_ json: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/api/v1/recordings/\(id)", method: .patch, headers: [.authorization: "Bearer \(owner)", .contentType: "application/json"],
+                    body: ByteBuffer(string: json))
+            }
+            let unknown = try await patch(#"{"lessonId": 999999}"#)
+            #expect(unknown.status == .notFound && unknown.error?.code == "unknown_lesson")
+            #expect(String(buffer: try await patch(#"{"lessonId": 1}"#).body).contains(#""lessonId":1"#))
+            let cleared = String(buffer: try await patch(#"{"lessonId": null, "title": "秋天的雨"}"#).body)
+            #expect(!cleared.contains("lessonId") && cleared.contains(#""title":"秋天的雨""#), "\(cleared)")
             // The coordinator of the recording's district may delete it; afterwards it is gone for everyone.
             let coordinator = try await client.signIn("coordinator")
             #expect(try await client.execute(uri: "/api/v1/recordings/\(id)", method: .delete, headers: [.authorization: "Bearer \(coordinator)"]).status == .noContent)

@@ -7,6 +7,7 @@ import Hummingbird
 /// and their lessons, people. Any signed-in person may read the county's structure; people are
 /// listed only within a viewer's own scope.
 struct DirectoryController {
+    let directory: DirectoryStore
     let database: AppDatabase
     let planner: TierPlanner
 
@@ -28,18 +29,13 @@ struct DirectoryController {
 
     @Sendable func districts(_ request: Request, context: AppRequestContext) async throws -> List<District> {
         _ = try context.requirePerson()
-        return List(items: try await database.writer.read { db in try District.order(District.Columns.name).fetchAll(db) })
+        return List(items: try await directory.districts())
     }
 
     @Sendable func schools(_ request: Request, context: AppRequestContext) async throws -> List<School> {
         _ = try context.requirePerson()
         let district = try QueryValue.id(request.uri.queryParameters["district"], "district")
-        return List(
-            items: try await database.writer.read { db in
-                var query = School.order(School.Columns.districtId, School.Columns.kind, School.Columns.name)
-                if let district { query = query.filter(School.Columns.districtId == district) }
-                return try query.fetchAll(db)
-            })
+        return List(items: try await directory.schools(district: district))
     }
 
     /// `GET /schools/{id}/plan?classrooms=N&headroom=0.3`: the best tier N classrooms of the
@@ -64,12 +60,7 @@ struct DirectoryController {
     @Sendable func classrooms(_ request: Request, context: AppRequestContext) async throws -> List<Classroom> {
         _ = try context.requirePerson()
         let school = try QueryValue.id(request.uri.queryParameters["school"], "school")
-        return List(
-            items: try await database.writer.read { db in
-                var query = Classroom.order(Column("schoolId"), Column("name"))
-                if let school { query = query.filter(Classroom.Columns.schoolId == school) }
-                return try query.fetchAll(db)
-            })
+        return List(items: try await directory.classrooms(school: school))
     }
 
     struct VolumeResponse: ResponseEncodable {
@@ -80,47 +71,33 @@ struct DirectoryController {
         var volume: String
         var title: String
         var lessons: [TextbookLesson]?
+
+        init(_ volume: TextbookVolume, lessons: [TextbookLesson]? = nil) {
+            id = volume.id ?? 0
+            subject = volume.subject
+            grade = volume.grade
+            edition = volume.edition
+            self.volume = volume.volume
+            title = volume.title
+            self.lessons = lessons
+        }
     }
 
     @Sendable func volumes(_ request: Request, context: AppRequestContext) async throws -> List<VolumeResponse> {
         _ = try context.requirePerson()
-        return List(
-            items: try await database.writer.read { db in
-                try TextbookVolume.order(TextbookVolume.Columns.subject, TextbookVolume.Columns.grade).fetchAll(db).map {
-                    VolumeResponse(id: $0.id!, subject: $0.subject, grade: $0.grade, edition: $0.edition, volume: $0.volume, title: $0.title)
-                }
-            })
+        return List(items: try await directory.volumes().map { VolumeResponse($0) })
     }
 
     @Sendable func volume(_ request: Request, context: AppRequestContext) async throws -> VolumeResponse {
         _ = try context.requirePerson()
         guard let id = Int64(try context.parameters.require("id")) else { throw APIError.notFound("textbook volume") }
-        guard
-            let response = try await database.writer.read({ db -> VolumeResponse? in
-                guard let volume = try TextbookVolume.fetchOne(db, key: id) else { return nil }
-                let lessons = try TextbookLesson.filter(TextbookLesson.Columns.volumeId == id)
-                    .order(TextbookLesson.Columns.position).fetchAll(db)
-                return VolumeResponse(
-                    id: id, subject: volume.subject, grade: volume.grade, edition: volume.edition, volume: volume.volume,
-                    title: volume.title, lessons: lessons)
-            })
-        else { throw APIError.notFound("textbook volume") }
-        return response
+        guard let (volume, lessons) = try await directory.volume(id) else { throw APIError.notFound("textbook volume") }
+        return VolumeResponse(volume, lessons: lessons)
     }
 
     @Sendable func people(_ request: Request, context: AppRequestContext) async throws -> List<PersonResponse> {
-        let person = try context.requirePerson()
-        return List(
-            items: try await database.writer.read { db in
-                var query = Person.order(Person.Columns.username)
-                switch person.role {
-                case .admin, .reviewer: break
-                case .coordinator: query = query.filter(Person.Columns.districtId == person.districtId ?? -1)
-                case .teacher: query = query.filter(Person.Columns.schoolId == person.schoolId ?? -1)
-                case .classroom: query = query.filter(key: person.id)
-                }
-                return try query.fetchAll(db).map(PersonResponse.init)
-            })
+        let viewer = Viewer(try context.requirePerson())
+        return List(items: try await directory.people(visibleTo: viewer).map(PersonResponse.init))
     }
 
 }

@@ -220,9 +220,7 @@ final class RecordingLiveness: Sendable {
 
     func isLive(_ id: Int64, now: Date = Date()) async throws -> Bool {
         if let entry = known.withLock({ $0[id] }), now.timeIntervalSince(entry.checked) < memory { return entry.live }
-        let live = try await database.writer.read { db in
-            try Bool.fetchOne(db, sql: "SELECT deletedAt IS NULL FROM recording WHERE id = ?", arguments: [id]) ?? false
-        }
+        let live = try await RecordingStore(database: database).isLive(id)
         known.withLock { known in
             if known.count > 10_000 { known.removeAll() }
             known[id] = (live, now)

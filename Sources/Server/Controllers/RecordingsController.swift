@@ -16,6 +16,7 @@ struct RecordingsController {
     let playbackLifetime: TimeInterval
     let layout: StorageLayout
     var store: RecordingStore { RecordingStore(database: database) }
+    var directory: DirectoryStore { DirectoryStore(database: database) }
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -70,12 +71,29 @@ struct RecordingsController {
         return try await visible(try id(context), viewer: viewer, renditions: true)
     }
 
+    /// A PATCH body. For the nullable fields, absent means "leave it" and `null` means "clear it",
+    /// which synthesized decoding cannot tell apart.
     struct Changes: Decodable {
         var title: String?
         var description: String?
         var lessonId: Int64??
         var classroomId: Int64??
         var recordedOn: String??
+
+        enum CodingKeys: String, CodingKey { case title, description, lessonId, classroomId, recordedOn }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            title = try container.decodeIfPresent(String.self, forKey: .title)
+            description = try container.decodeIfPresent(String.self, forKey: .description)
+            func clearable<T: Decodable>(_ key: CodingKeys) throws -> T?? {
+                guard container.contains(key) else { return nil }
+                return .some(try container.decodeNil(forKey: key) ? nil : container.decode(T.self, forKey: key))
+            }
+            lessonId = try clearable(.lessonId)
+            classroomId = try clearable(.classroomId)
+            recordedOn = try clearable(.recordedOn)
+        }
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
@@ -93,26 +111,15 @@ struct RecordingsController {
         if case .some(.some(let day)) = changes.recordedOn, !Recording.isDay(day) {
             throw APIError.badRequest("recordedOn must be a date like 2026-09-01")
         }
-        try await database.writer.write { db in
-            guard var recording = try Recording.fetchOne(db, key: id) else { throw APIError.notFound("recording") }
-            if let title = changes.title { recording.title = title.trimmingCharacters(in: .whitespaces) }
-            if let description = changes.description { recording.description = description }
-            if let lessonId = changes.lessonId {
-                if let lessonId, try TextbookLesson.fetchOne(db, key: lessonId) == nil {
-                    throw APIError(.notFound, "unknown_lesson", "no textbook lesson \(lessonId)")
-                }
-                recording.lessonId = lessonId
-            }
-            if let classroomId = changes.classroomId {
-                if let classroomId {
-                    guard let classroom = try Classroom.fetchOne(db, key: classroomId), classroom.schoolId == recording.schoolId else {
-                        throw APIError(.notFound, "unknown_classroom", "classroom \(classroomId) is not in the recording's school")
-                    }
-                }
-                recording.classroomId = classroomId
-            }
-            if let recordedOn = changes.recordedOn { recording.recordedOn = recordedOn }
-            try RecordingStore.update(&recording, db)
+        do {
+            let edit = RecordingStore.Edit(
+                title: changes.title, description: changes.description, lessonId: changes.lessonId,
+                classroomId: changes.classroomId, recordedOn: changes.recordedOn)
+            guard try await store.edit(id, edit) else { throw APIError.notFound("recording") }
+        } catch CatalogError.unknownLesson(let lessonId) {
+            throw APIError(.notFound, "unknown_lesson", "no textbook lesson \(lessonId)")
+        } catch CatalogError.unknownClassroom(let classroomId) {
+            throw APIError(.notFound, "unknown_classroom", "classroom \(classroomId) is not in the recording's school")
         }
         return try await visible(id, viewer: viewer, renditions: true)
     }
@@ -122,7 +129,7 @@ struct RecordingsController {
         let id = try id(context)
         let summary = try await visible(id, viewer: viewer)
         guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
-        try await database.writer.write { db in try RecordingStore.softDelete(id, db) }
+        try await store.delete(id)
         return Response(status: .noContent)
     }
 
@@ -156,17 +163,11 @@ struct RecordingsController {
         let person = try context.requirePerson()
         let id = try id(context)
         let summary = try await visible(id, viewer: Viewer(person))
-        let published = try await database.writer.read { db -> (version: String, renditions: [Rendition], linkMbps: Int?)? in
-            guard let version = try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id]) else {
-                return nil
-            }
-            let renditions = try Rendition.filter(Column("recordingId") == id && Column("version") == version)
-                .order(Column("height").desc).fetchAll(db)
-            return (version, renditions, try person.classroomId.flatMap { try Classroom.fetchOne(db, key: $0)?.linkMbps })
-        }
-        guard let (version, renditions, linkMbps) = published else {
+        guard let (version, renditions) = try await store.published(id) else {
             throw APIError(.conflict, "not_ready", "the lesson is not ready to play yet (it is \(summary.state.rawValue))")
         }
+        var linkMbps: Int?
+        if let classroom = person.classroomId { linkMbps = try await directory.classroom(classroom)?.linkMbps }
         let expires = Date().addingTimeInterval(playbackLifetime)
         let base = "/media/\(id)/\(version)/\(signer.token(recordingId: id, expires: expires))"
         let hasPoster = renditions.contains { $0.kind == .video }
