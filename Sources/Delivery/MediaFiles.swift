@@ -1,4 +1,5 @@
 import Foundation
+import Media
 
 /// The rules for which files under a published version may be served, and how.
 ///
@@ -10,66 +11,19 @@ public enum MediaFiles {
     /// The path relative to the version folder, or nil when the components are not a media file.
     public static func relativePath(_ components: [String]) -> String? {
         switch components.count {
-        case 1 where components[0] == "master.m3u8" || components[0] == "poster.jpg":
+        case 1 where components[0] == HLSNames.master || components[0] == HLSNames.poster:
             return components[0]
         case 1 where singleTier(components[0]) != nil:
             return components[0]
-        case 2 where isTierName(components[0]) && isTierFile(components[1]):
+        case 2 where HLSNames.isTierName(components[0]) && HLSNames.isTierFile(components[1]):
             return "\(components[0])/\(components[1])"
         default:
             return nil
         }
     }
 
-    /// The tier of a one-tier master (`master-360p.m3u8`): what a player with native HLS, which
-    /// picks variants itself, is given when someone chooses a tier by hand.
-    public static func singleTier(_ name: String) -> String? {
-        guard name.hasPrefix("master-"), name.hasSuffix(".m3u8") else { return nil }
-        let tier = String(name.dropFirst(7).dropLast(5))
-        return isTierName(tier) ? tier : nil
-    }
-
-    /// The master playlist reduced to one video tier (its audio rendition kept).
-    public static func singleTierMaster(_ master: String, tier: String) -> String? {
-        let reduced = Self.master(master, keeping: [tier], iFrames: true)
-        return reduced.contains("\n\(tier)/") ? reduced : nil
-    }
-
-    /// The master playlist with only the variants whose folder is in `tiers` (audio renditions
-    /// declared by `EXT-X-MEDIA` always stay), with or without its I-frame playlists.
-    public static func master(_ master: String, keeping tiers: Set<String>, iFrames: Bool) -> String {
-        func tier(of uri: some StringProtocol) -> String { String(uri.split(separator: "/").first ?? "") }
-        var lines: [String] = []
-        var skipNext = false
-        for line in master.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if skipNext {
-                skipNext = false
-                if tiers.contains(tier(of: line)) { lines.append(line) } else { lines.removeLast() }
-            } else if line.hasPrefix("#EXT-X-STREAM-INF:") {
-                lines.append(line)
-                skipNext = true
-            } else if line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") {
-                if iFrames, let uri = line.range(of: "URI=\""), tiers.contains(tier(of: line[uri.upperBound...])) { lines.append(line) }
-            } else {
-                lines.append(line)
-            }
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    /// Tier folder names as ladders name them (`1080p`, `audio-low`): letters, digits, `-`, `_`.
-    static func isTierName(_ name: String) -> Bool {
-        (1...32).contains(name.count) && name.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_")
-        }
-    }
-
-    static func isTierFile(_ name: String) -> Bool {
-        if ["index.m3u8", "iframes.m3u8", "init.mp4"].contains(name) { return true }
-        guard name.hasPrefix("seg_"), name.hasSuffix(".m4s") else { return false }
-        let number = name.dropFirst(4).dropLast(4)
-        return (1...9).contains(number.count) && number.allSatisfy(\.isASCII) && number.allSatisfy(\.isNumber)
-    }
+    /// The tier of a one-tier master (`master-360p.m3u8`).
+    public static func singleTier(_ name: String) -> String? { HLSNames.singleTier(of: name) }
 
     /// Whether a version folder name has the shape the worker gives it (`v12`).
     public static func isVersion(_ name: String) -> Bool {

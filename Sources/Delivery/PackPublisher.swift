@@ -205,17 +205,17 @@ struct RecordingItem {
         let isClip = clip.start != nil || clip.end != nil
         let names = Set(chosen.map(\.name))
         var files: [(String, ObjectStore.Object)] = []
-        let master = MediaFiles.master(String(decoding: masterData, as: UTF8.self), keeping: names, iFrames: !isClip)
-        files.append(("master.m3u8", try store.add(data: Data(master.utf8))))
+        let master = HLSPlaylist.master(String(decoding: masterData, as: UTF8.self), keeping: names, iFrames: !isClip)
+        files.append((HLSNames.master, try store.add(data: Data(master.utf8))))
         if FileManager.default.fileExists(atPath: "\(folder)/poster.jpg") {
-            files.append(("poster.jpg", try store.add(file: "\(folder)/poster.jpg")))
+            files.append((HLSNames.poster, try store.add(file: "\(folder)/\(HLSNames.poster)")))
         }
         let duration = chosen.map(\.duration).max() ?? 0
         guard isClip else {
             for rendition in chosen {
                 let tierFolder = "\(folder)/\(rendition.name)"
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: tierFolder)) ?? []
-                for name in names.sorted() where MediaFiles.isTierFile(name) {
+                for name in names.sorted() where HLSNames.isTierFile(name) {
                     files.append(("\(rendition.name)/\(name)", try store.add(file: "\(tierFolder)/\(name)")))
                 }
             }
@@ -233,15 +233,15 @@ struct RecordingItem {
                 ? span : playlist.segments(within: bounds, reachingEnd: span.upperBound == reference.durations.count - 1)
             guard let segments else { continue }
             let tierFolder = "\(folder)/\(rendition.name)"
-            let initBytes = [UInt8](FileManager.default.contents(atPath: "\(tierFolder)/init.mp4") ?? Data())
+            let initBytes = [UInt8](FileManager.default.contents(atPath: "\(tierFolder)/\(HLSNames.initSegment)") ?? Data())
             guard let timescale = FragmentedMP4.timescale(initSegment: initBytes) else {
                 throw PackError.conflict("the \(rendition.name) tier's init segment is unreadable; transcode the recording again")
             }
-            files.append(("\(rendition.name)/init.mp4", try store.add(file: "\(tierFolder)/init.mp4")))
+            files.append(("\(rendition.name)/\(HLSNames.initSegment)", try store.add(file: "\(tierFolder)/\(HLSNames.initSegment)")))
             var offset: UInt64?
-            var lines: [String] = []
+            var written: [(name: String, duration: Double)] = []
             for (number, index) in segments.enumerated() {
-                let name = String(format: "seg_%05d.m4s", number)
+                let name = HLSNames.segment(number)
                 let source = "\(tierFolder)/\(playlist.uris[index])"
                 if bounds.lowerBound == 0 {
                     files.append(("\(rendition.name)/\(name)", try store.add(file: source)))
@@ -256,14 +256,9 @@ struct RecordingItem {
                     }
                     files.append(("\(rendition.name)/\(name)", try store.add(data: Data(bytes))))
                 }
-                lines.append("#EXTINF:\(String(format: "%.6f", playlist.durations[index])),")
-                lines.append(name)
+                written.append((name, playlist.durations[index]))
             }
-            let target = Int(segments.map { playlist.durations[$0] }.max()?.rounded(.up) ?? 1)
-            let index = (["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:\(target)", "#EXT-X-MEDIA-SEQUENCE:0",
-                "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-MAP:URI=\"init.mp4\""] + lines + ["#EXT-X-ENDLIST", ""])
-                .joined(separator: "\n")
-            files.append(("\(rendition.name)/index.m3u8", try store.add(data: Data(index.utf8))))
+            files.append((HLSNames.mediaPlaylist(tier: rendition.name), try store.add(data: Data(HLSPlaylist.media(segments: written).utf8))))
         }
         return Built(files: files, clip: bounds, duration: bounds.upperBound - bounds.lowerBound, tiers: chosen.map(\.name))
     }
@@ -276,7 +271,7 @@ struct MediaPlaylist {
 
     init(durations: [Double]) {
         self.durations = durations
-        self.uris = durations.indices.map { String(format: "seg_%05d.m4s", $0) }
+        self.uris = durations.indices.map(HLSNames.segment)
     }
 
     init(path: String) throws {
@@ -287,7 +282,7 @@ struct MediaPlaylist {
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             if line.hasPrefix("#EXTINF:") {
                 pending = Double(line.dropFirst(8).split(separator: ",").first ?? "")
-            } else if !line.hasPrefix("#"), let duration = pending, MediaFiles.isTierFile(String(line)) {
+            } else if !line.hasPrefix("#"), let duration = pending, HLSNames.isTierFile(String(line)) {
                 durations.append(duration)
                 uris.append(String(line))
                 pending = nil

@@ -2,7 +2,7 @@ import Foundation
 
 /// Writes HLS playlists (RFC 8216, with Apple's HLS authoring rules) from finished tracks.
 /// Pure text generation: every number in them was measured from the files actually written.
-enum HLSPlaylist {
+public enum HLSPlaylist {
     /// fMP4 segments with EXT-X-MAP in I-frame playlists need protocol version 6; 7 is what
     /// current packagers declare for CMAF, and every player that supports fMP4 accepts it.
     static let version = 7
@@ -13,9 +13,14 @@ enum HLSPlaylist {
     }
 
     static func media(_ track: HLSTrack) -> String {
-        var lines = header(targetDuration: targetDuration(track.segments.map(\.duration)))
-        lines.append("#EXT-X-MAP:URI=\"\(track.initName)\"")
-        for segment in track.segments {
+        media(segments: track.segments.map { ($0.name, $0.duration) }, initName: track.initName)
+    }
+
+    /// A VOD media playlist of fMP4 segments (name and duration each) behind one init segment.
+    public static func media(segments: [(name: String, duration: Double)], initName: String = HLSNames.initSegment) -> String {
+        var lines = header(targetDuration: targetDuration(segments.map(\.duration)))
+        lines.append("#EXT-X-MAP:URI=\"\(initName)\"")
+        for segment in segments {
             lines.append("#EXTINF:\(decimal(segment.duration, 6)),")
             lines.append(segment.name)
         }
@@ -81,7 +86,7 @@ enum HLSPlaylist {
         if let sound {
             lines.append(
                 "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"\(group)\",NAME=\"\(sound.name)\",DEFAULT=YES,AUTOSELECT=YES,"
-                    + "CHANNELS=\"\(sound.channels)\",URI=\"\(sound.folder)/index.m3u8\"")
+                    + "CHANNELS=\"\(sound.channels)\",URI=\"\(HLSNames.mediaPlaylist(tier: sound.folder))\"")
         }
         for variant in video {
             var attributes = [
@@ -93,19 +98,19 @@ enum HLSPlaylist {
             ]
             if sound != nil { attributes.append("AUDIO=\"\(group)\"") }
             lines.append("#EXT-X-STREAM-INF:" + attributes.joined(separator: ","))
-            lines.append("\(variant.folder)/index.m3u8")
+            lines.append(HLSNames.mediaPlaylist(tier: variant.folder))
         }
         for rendition in audio {
             lines.append(
                 "#EXT-X-STREAM-INF:BANDWIDTH=\(rendition.track.peakBitRate),"
                     + "AVERAGE-BANDWIDTH=\(rendition.track.averageBitRate),CODECS=\"\(rendition.track.codecs)\"")
-            lines.append("\(rendition.folder)/index.m3u8")
+            lines.append(HLSNames.mediaPlaylist(tier: rendition.folder))
         }
         for variant in video {
             lines.append(
                 "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=\(iFramePeakBitRate(variant.track)),"
                     + "AVERAGE-BANDWIDTH=\(iFrameAverageBitRate(variant.track)),CODECS=\"\(variant.track.codecs)\","
-                    + "RESOLUTION=\(variant.width)x\(variant.height),URI=\"\(variant.folder)/iframes.m3u8\"")
+                    + "RESOLUTION=\(variant.width)x\(variant.height),URI=\"\(variant.folder)/\(HLSNames.iFramePlaylist)\"")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -115,6 +120,35 @@ enum HLSPlaylist {
             "#EXTM3U", "#EXT-X-VERSION:\(version)", "#EXT-X-TARGETDURATION:\(targetDuration)",
             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
         ]
+    }
+
+    /// The master playlist reduced to one video tier (its audio rendition kept), for a one-tier
+    /// master; nil when the master has no such tier.
+    public static func singleTierMaster(_ master: String, tier: String) -> String? {
+        let reduced = Self.master(master, keeping: [tier], iFrames: true)
+        return reduced.contains("\n\(tier)/") ? reduced : nil
+    }
+
+    /// The master playlist with only the variants whose folder is in `tiers` (audio renditions
+    /// declared by `EXT-X-MEDIA` always stay), with or without its I-frame playlists.
+    public static func master(_ master: String, keeping tiers: Set<String>, iFrames: Bool) -> String {
+        func tier(of uri: some StringProtocol) -> String { String(uri.split(separator: "/").first ?? "") }
+        var lines: [String] = []
+        var skipNext = false
+        for line in master.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if skipNext {
+                skipNext = false
+                if tiers.contains(tier(of: line)) { lines.append(line) } else { lines.removeLast() }
+            } else if line.hasPrefix("#EXT-X-STREAM-INF:") {
+                lines.append(line)
+                skipNext = true
+            } else if line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") {
+                if iFrames, let uri = line.range(of: "URI=\""), tiers.contains(tier(of: line[uri.upperBound...])) { lines.append(line) }
+            } else {
+                lines.append(line)
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Fixed-point decimal with a dot whatever the locale.

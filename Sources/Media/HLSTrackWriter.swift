@@ -163,7 +163,7 @@ final class HLSTrackWriter {
         try drain()
         try closeSegment(end: endTime)
         return HLSTrack(
-            initName: "init.mp4", initSize: initBytes.count, segments: segments, keyFrames: keyFrames, codecs: codecs)
+            initName: HLSNames.initSegment, initSize: initBytes.count, segments: segments, keyFrames: keyFrames, codecs: codecs)
     }
 
     // MARK: - Fragments and segments
@@ -227,7 +227,7 @@ final class HLSTrackWriter {
         initWritten = true
     }
 
-    private func segmentName(_ index: Int) -> String { String(format: "seg_%05d.m4s", index) }
+    private func segmentName(_ index: Int) -> String { HLSNames.segment(index) }
 
     private func openSegment() throws(MediaError) {
         current = try OutputStream(path: "\(directory)/\(segmentName(segments.count))")

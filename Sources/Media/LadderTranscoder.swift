@@ -464,8 +464,8 @@ private final class Pipeline {
         for tier in tiers {
             guard let track = tier.track else { continue }
             let output = tier.output
-            try writeFile("\(tier.directory)/index.m3u8", HLSPlaylist.media(track))
-            try writeFile("\(tier.directory)/iframes.m3u8", HLSPlaylist.iFrames(track))
+            try writeFile("\(tier.directory)/\(HLSNames.mediaPlaylist)", HLSPlaylist.media(track))
+            try writeFile("\(tier.directory)/\(HLSNames.iFramePlaylist)", HLSPlaylist.iFrames(track))
             videoVariants.append(.init(folder: output.tier.name, width: output.width, height: output.height, track: track))
             summaries.append(summary(track, name: output.tier.name, width: output.width, height: output.height))
         }
@@ -473,17 +473,17 @@ private final class Pipeline {
         var audioSummaries: [RenditionSummary] = []
         for rendition in audio {
             let track = try rendition.finish()
-            try writeFile("\(rendition.directory)/index.m3u8", HLSPlaylist.media(track))
+            try writeFile("\(rendition.directory)/\(HLSNames.mediaPlaylist)", HLSPlaylist.media(track))
             audioVariants.append(.init(folder: rendition.tier.name, name: rendition.tier.name, channels: rendition.tier.channels, track: track))
             audioSummaries.append(summary(track, name: rendition.tier.name, width: nil, height: nil))
         }
         var posterName: String?
         if let poster, let size = posterSize() {
-            posterName = "poster.jpg"
+            posterName = HLSNames.poster
             try Poster.write(poster, width: size.width, height: size.height, to: "\(directory)/poster.jpg")
         }
         try writeFile(
-            "\(directory)/master.m3u8",
+            "\(directory)/\(HLSNames.master)",
             HLSPlaylist.master(video: videoVariants, audio: audioVariants, frameRate: plan.frameRate.doubleValue))
         let duration = (summaries + audioSummaries).map(\.duration).max() ?? 0
         job.progress(mediaTime: duration, duration: duration, final: true)
@@ -500,7 +500,7 @@ private final class Pipeline {
 
     private func summary(_ track: HLSTrack, name: String, width: Int?, height: Int?) -> RenditionSummary {
         RenditionSummary(
-            name: name, playlist: "\(name)/index.m3u8", width: width, height: height, codecs: track.codecs,
+            name: name, playlist: HLSNames.mediaPlaylist(tier: name), width: width, height: height, codecs: track.codecs,
             averageBitRate: track.averageBitRate, peakBitRate: track.peakBitRate,
             size: track.mediaSize + track.initSize, segmentCount: track.segments.count, duration: track.duration)
     }

@@ -97,7 +97,8 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.addRoutes(WebController().endpoints)
     router.addRoutes(
         MediaController(
-            signer: services.signer, mediaRoot: services.layout.media, cache: SegmentCache(capacity: config.mediaCacheBytes),
+            signer: services.signer, mediaRoot: services.layout.media,
+            files: FileResponder(cache: SegmentCache(capacity: config.mediaCacheBytes)),
             liveness: RecordingLiveness(database: database)
         ).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: services.authenticator))

@@ -1,6 +1,7 @@
 import Delivery
 import Foundation
 import Hummingbird
+import Media
 import Logging
 import PackSync
 
@@ -92,12 +93,18 @@ struct MirrorSite: Sendable {
         guard PackManifest.isSafePath(path) else { throw APIError.notFound("file") }
         let directory = "\(folder.packDirectory(id))/\(version)"
         let full = "\(directory)/\(path)"
-        if !FileManager.default.fileExists(atPath: full), let derived = PackFiles.singleTierMaster(path: path, in: directory) {
+        if !FileManager.default.fileExists(atPath: full),
+            let derived = FileResponder.singleTierMaster(
+                named: (path as NSString).lastPathComponent,
+                from: "\(directory)/\((path as NSString).deletingLastPathComponent)/\(HLSNames.master)")
+        {
             return derived
         }
-        return try await FileResponse.serve(
-            path: full, request: request, contentType: PackFiles.contentType(path), etag: nil,
-            cacheControl: MediaFiles.cacheControl(path))
+        return try await FileResponder().respond(
+            full, to: request,
+            .init(
+                contentType: PackFiles.contentType(path), cacheControl: MediaFiles.cacheControl(path),
+                compressible: MediaFiles.isPlaylist(path), chunkSize: 1 << 20))
     }
 
     func page(_ title: String, _ body: String, scripts: [String] = []) -> Response {
@@ -131,24 +138,6 @@ enum PackFiles {
         case "srt": "application/x-subrip"
         default: MediaFiles.contentType(path)
         }
-    }
-
-    /// `items/01/master-360p.m3u8`, made from the item's master: what native HLS players are
-    /// given when someone picks a tier by hand.
-    static func singleTierMaster(path: String, in directory: String) -> Response? {
-        singleTierMaster(
-            reading: "\(directory)/\((path as NSString).deletingLastPathComponent)/master.m3u8",
-            tier: (path as NSString).lastPathComponent)
-    }
-
-    /// The one-tier master named `name` (`master-360p.m3u8`) from the master playlist at `master`.
-    static func singleTierMaster(reading master: String, tier name: String) -> Response? {
-        guard let tier = MediaFiles.singleTier(name), let data = FileManager.default.contents(atPath: master),
-            let playlist = MediaFiles.singleTierMaster(String(decoding: data, as: UTF8.self), tier: tier)
-        else { return nil }
-        return Response(
-            status: .ok, headers: [.contentType: MediaFiles.contentType(name), .cacheControl: MediaFiles.cacheControl(name)],
-            body: .init(byteBuffer: ByteBuffer(string: playlist)))
     }
 }
 

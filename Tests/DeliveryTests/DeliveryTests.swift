@@ -1,5 +1,6 @@
 import Delivery
 import Foundation
+import Media
 import Testing
 
 @Suite("Playback tokens")
@@ -93,11 +94,11 @@ struct SingleTierTests {
         #expect(MediaFiles.singleTier("master-360p.m3u8") == "360p")
         #expect(MediaFiles.singleTier("master-../x.m3u8") == nil)
         #expect(MediaFiles.relativePath(["master-360p.m3u8"]) == "master-360p.m3u8")
-        let reduced = try #require(MediaFiles.singleTierMaster(master, tier: "360p"))
+        let reduced = try #require(HLSPlaylist.singleTierMaster(master, tier: "360p"))
         #expect(reduced.contains("360p/index.m3u8") && reduced.contains("360p/iframes.m3u8") && reduced.contains("audio/index.m3u8"))
         #expect(!reduced.contains("480p"))
         #expect(reduced.components(separatedBy: "#EXT-X-STREAM-INF").count == 2)
-        #expect(MediaFiles.singleTierMaster(master, tier: "1080p") == nil)
+        #expect(HLSPlaylist.singleTierMaster(master, tier: "1080p") == nil)
     }
 }
 

@@ -2,6 +2,7 @@ import Catalog
 import Delivery
 import Foundation
 import Hummingbird
+import Media
 import NIOPosix
 import _NIOFileSystem
 import PackSync
@@ -179,9 +180,8 @@ struct PacksController {
     @Sendable func manifest(_ request: Request, context: AppRequestContext) async throws -> Response {
         let version = try await downloadable(context)
         guard let hash = version.manifestSha256 else { throw APIError.notFound("manifest") }
-        return try await FileResponse.serve(
-            path: store.path(of: hash), request: request, contentType: "application/json; charset=utf-8", etag: "\"\(hash)\"",
-            cacheControl: "private, max-age=31536000, immutable")
+        return try await FileResponder().respond(
+            store.path(of: hash), to: request, .init(contentType: "application/json; charset=utf-8", cacheControl: "private, max-age=31536000, immutable", etag: "\"\(hash)\""))
     }
 
     /// The whole version as one ZIP: `manifest.json` first, then every file, stored.
@@ -227,7 +227,7 @@ struct PacksController {
                 case .bytes(let bytes):
                     try await writer.write(ByteBuffer(bytes: bytes))
                 case .file(let path, let offset, let length):
-                    try await FileResponse.write(path: path, range: offset..<(offset + length), to: &writer)
+                    try await FileResponder.write(path: path, range: offset..<(offset + length), chunkSize: 1 << 20, to: &writer)
                 }
             }
             try await writer.finish(nil)
@@ -245,16 +245,18 @@ struct PacksController {
             // A one-tier master, for native HLS players when someone picks a tier by hand.
             let folder = (path as NSString).deletingLastPathComponent
             if MediaFiles.singleTier((path as NSString).lastPathComponent) != nil,
-                let master = try await packs.file(versionId: version.id!, path: "\(folder)/master.m3u8"),
-                let response = PackFiles.singleTierMaster(reading: store.path(of: master.sha256), tier: (path as NSString).lastPathComponent)
+                let master = try await packs.file(versionId: version.id!, path: "\(folder)/\(HLSNames.master)"),
+                let response = FileResponder.singleTierMaster(named: (path as NSString).lastPathComponent, from: store.path(of: master.sha256))
             {
                 return response
             }
             throw APIError.notFound("file \(path) in this version")
         }
-        return try await FileResponse.serve(
-            path: store.path(of: file.sha256), request: request, contentType: PackFiles.contentType(path), etag: "\"\(file.sha256)\"",
-            cacheControl: "private, max-age=31536000, immutable")
+        return try await FileResponder().respond(
+            store.path(of: file.sha256), to: request,
+            .init(
+                contentType: PackFiles.contentType(path), cacheControl: "private, max-age=31536000, immutable",
+                etag: "\"\(file.sha256)\"", chunkSize: 1 << 20))
     }
 
     // MARK: - Helpers
@@ -339,50 +341,3 @@ struct PacksController {
 
 extension PackStore.PackView: ResponseEncodable {}
 extension PackItem: ResponseEncodable {}
-
-/// A file on disk as an HTTP response: validators, `Range`, HEAD, streamed in chunks.
-enum FileResponse {
-    /// - Parameter etag: the validator; nil makes one from the file's size, time and inode.
-    static func serve(path: String, request: Request, contentType: String, etag: String?, cacheControl: String) async throws -> Response {
-        var status = stat()
-        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { throw APIError.notFound("file") }
-        let size = Int(status.st_size)
-        let etag = etag ?? "\"\(size)-\(status.st_mtim.tv_sec)-\(status.st_ino)\""
-        var headers: HTTPFields = [.contentType: contentType, .eTag: etag, .acceptRanges: "bytes", .cacheControl: cacheControl]
-        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
-            return Response(status: .notModified, headers: headers)
-        }
-        let head = request.method == .head
-        var range = ByteRange(header: request.headers[.range], size: size)
-        if let ifRange = request.headers[.ifRange], ifRange != etag { range = .whole }
-        switch range {
-        case .unsatisfiable:
-            throw APIError(
-                .rangeNotSatisfiable, "range_not_satisfiable", "the range starts past the file's \(size) bytes",
-                headers: [.contentRange: "bytes */\(size)"])
-        case .partial(let span):
-            headers[.contentRange] = "bytes \(span.lowerBound)-\(span.upperBound)/\(size)"
-            headers[.contentLength] = "\(span.count)"
-            return Response(status: .partialContent, headers: headers, body: head ? .init() : body(path, Int64(span.lowerBound)..<Int64(span.upperBound + 1)))
-        case .whole:
-            headers[.contentLength] = "\(size)"
-            return Response(status: .ok, headers: headers, body: head || size == 0 ? .init() : body(path, 0..<Int64(size)))
-        }
-    }
-
-    static func body(_ path: String, _ range: Range<Int64>) -> ResponseBody {
-        ResponseBody(contentLength: range.count) { writer in
-            try await write(path: path, range: range, to: &writer)
-            try await writer.finish(nil)
-        }
-    }
-
-    /// Copies `range` of a file to a response in 1 MiB chunks, as the socket takes them.
-    static func write(path: String, range: Range<Int64>, to writer: inout any ResponseBodyWriter) async throws {
-        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
-            for try await chunk in handle.readChunks(in: range, chunkLength: .mebibytes(1)) {
-                try await writer.write(chunk)
-            }
-        }
-    }
-}
