@@ -51,10 +51,13 @@ let package = Package(
         ),
         // Linux calls Glibc's module does not import (they need _GNU_SOURCE).
         .systemLibrary(name: "CLinux"),
+        // HLS file names and playlist text (RFC 8216): no media library, so the lean mirror can use it.
+        .target(name: "HLS", swiftSettings: strict),
         .target(
             name: "Media",
             dependencies: [
                 "CFFmpeg",
+                "HLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -102,6 +105,7 @@ let package = Package(
             name: "Delivery",
             dependencies: [
                 "Catalog",
+                "HLS",
                 "Media",
                 "PackSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -121,9 +125,45 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // What any LessonLink web server needs, without a database or FFmpeg: JSON errors, files
+        // over HTTP (Range, validators, gzip, a hot-file cache), the media file rules, the web assets.
+        .target(
+            name: "WebServing",
+            dependencies: [
+                "CLinux",
+                "HLS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [
+                .embedInCode("Resources/web/app.js"),
+                .embedInCode("Resources/web/player.js"),
+                .embedInCode("Resources/web/mirror.js"),
+                .embedInCode("Resources/web/packs.js"),
+                .embedInCode("Resources/web/style.css"),
+            ],
+            swiftSettings: exposing
+        ),
+        // A school mirror's LAN site: packs, the player, downloads, read-only.
+        .target(
+            name: "MirrorSite",
+            dependencies: [
+                "HLS",
+                "PackSync",
+                "WebServing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: exposing
+        ),
         .executableTarget(
             name: "lessonlink-mirror",
-            dependencies: ["PackSync", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "MirrorSite", "PackSync", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -132,10 +172,13 @@ let package = Package(
                 "CLinux",
                 "Catalog",
                 "Delivery",
+                "HLS",
                 "Ingest",
+                "MirrorSite",
                 "PackSync",
                 "Transcoding",
                 "Media",
+                "WebServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -149,14 +192,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [
-                .embedInCode("Resources/openapi.yaml"),
-                .embedInCode("Resources/web/app.js"),
-                .embedInCode("Resources/web/player.js"),
-                .embedInCode("Resources/web/mirror.js"),
-                .embedInCode("Resources/web/packs.js"),
-                .embedInCode("Resources/web/style.css"),
-            ],
+            resources: [.embedInCode("Resources/openapi.yaml")],
             swiftSettings: exposing
         ),
         .executableTarget(
@@ -164,6 +200,7 @@ let package = Package(
             dependencies: [
                 "Media",
                 "Catalog",
+                "MirrorSite",
                 "Server",
                 "Transcoding",
                 "Delivery",
@@ -174,9 +211,11 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // What every test target shares: built binaries, one process runner, scratch folders.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "MediaTests",
-            dependencies: ["Media"],
+            dependencies: ["Media", "HLS", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -186,18 +225,23 @@ let package = Package(
         ),
         .testTarget(
             name: "TranscodingTests",
-            dependencies: ["Transcoding", "Catalog", "Media", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Transcoding", "Catalog", "Media", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: exposing
         ),
         .testTarget(
             name: "DeliveryTests",
-            dependencies: ["Delivery", "PackSync", "Media"],
+            dependencies: ["Delivery", "PackSync", "Media", "HLS", "WebServing", "TestSupport"],
+            swiftSettings: exposing
+        ),
+        .testTarget(
+            name: "PackSyncTests",
+            dependencies: ["PackSync", "TestSupport"],
             swiftSettings: exposing
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Ingest", "Media", "Delivery", "PackSync",
+                "Server", "Catalog", "Ingest", "Media", "Delivery", "PackSync", "WebServing", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

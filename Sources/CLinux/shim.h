@@ -1,5 +1,5 @@
-// C library calls Swift cannot reach directly: sync_file_range, which Glibc's module leaves out,
-// and zlib's gzip framing (a macro-configured stream).
+// C library calls Swift cannot reach directly: sync_file_range and the extended-attribute calls,
+// which Glibc's module leaves out, and zlib's gzip framing (a macro-configured stream).
 #ifndef LESSONLINK_CLINUX_SHIM_H
 #define LESSONLINK_CLINUX_SHIM_H
 
@@ -12,6 +12,11 @@
 // when Dispatch meets them). The Linux declaration and flag, as the man page gives them:
 extern int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags);
 #define LESSONLINK_SYNC_FILE_RANGE_WRITE 2
+
+// Extended attributes (<sys/xattr.h>, which Glibc's module leaves out), declared as the man
+// page gives them, for the same reason: the object store keeps a file's digest on the file.
+extern ssize_t getxattr(const char *path, const char *name, void *value, size_t size);
+extern int setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
 
 /// Starts writeback of a file range without waiting for it (sync_file_range with
 /// SYNC_FILE_RANGE_WRITE). Returns 0, or -1 with errno set.

@@ -64,3 +64,34 @@ public struct DirectoryStore: Sendable {
         }
     }
 }
+
+extension DirectoryStore {
+    /// Renames a person and re-indexes their recordings in the same transaction, so search by
+    /// teacher finds the new name (and no longer the old one) at once. False when no such user.
+    @discardableResult
+    public func rename(person username: String, to displayName: String) async throws -> Bool {
+        try await database.writer.write { db in
+            guard var person = try Person.filter(Person.Columns.username == username).fetchOne(db) else { return false }
+            person.displayName = displayName
+            try person.update(db)
+            for id in try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE teacherId = ?", arguments: [person.id]) {
+                try RecordingStore.reindex(id, db)
+            }
+            return true
+        }
+    }
+
+    /// Renames a school and re-indexes its recordings in the same transaction. False when no such school.
+    @discardableResult
+    public func rename(school id: Int64, to name: String) async throws -> Bool {
+        try await database.writer.write { db in
+            guard var school = try School.fetchOne(db, key: id) else { return false }
+            school.name = name
+            try school.update(db)
+            for recording in try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE schoolId = ?", arguments: [id]) {
+                try RecordingStore.reindex(recording, db)
+            }
+            return true
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import HLS
 import Catalog
 import Foundation
 import GRDB

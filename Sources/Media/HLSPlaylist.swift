@@ -1,31 +1,11 @@
 import Foundation
+import HLS
 
-/// Writes HLS playlists (RFC 8216, with Apple's HLS authoring rules) from finished tracks.
-/// Pure text generation: every number in them was measured from the files actually written.
-public enum HLSPlaylist {
-    /// fMP4 segments with EXT-X-MAP in I-frame playlists need protocol version 6; 7 is what
-    /// current packagers declare for CMAF, and every player that supports fMP4 accepts it.
-    static let version = 7
-
-    /// RFC 8216 §4.3.3.1: each EXTINF rounded to the nearest integer must not exceed this.
-    static func targetDuration(_ durations: [Double]) -> Int {
-        max(1, durations.map { Int($0.rounded()) }.max() ?? 1)
-    }
-
+/// The playlists of finished tracks: media, I-frame and master (RFC 8216, with Apple's HLS
+/// authoring rules). Every number in them was measured from the files actually written.
+extension HLSPlaylist {
     static func media(_ track: HLSTrack) -> String {
         media(segments: track.segments.map { ($0.name, $0.duration) }, initName: track.initName)
-    }
-
-    /// A VOD media playlist of fMP4 segments (name and duration each) behind one init segment.
-    public static func media(segments: [(name: String, duration: Double)], initName: String = HLSNames.initSegment) -> String {
-        var lines = header(targetDuration: targetDuration(segments.map(\.duration)))
-        lines.append("#EXT-X-MAP:URI=\"\(initName)\"")
-        for segment in segments {
-            lines.append("#EXTINF:\(decimal(segment.duration, 6)),")
-            lines.append(segment.name)
-        }
-        lines.append("#EXT-X-ENDLIST")
-        return lines.joined(separator: "\n") + "\n"
     }
 
     /// An I-frame playlist: each entry is one keyframe's bytes, lasting until the next keyframe.
@@ -113,46 +93,5 @@ public enum HLSPlaylist {
                     + "RESOLUTION=\(variant.width)x\(variant.height),URI=\"\(variant.folder)/\(HLSNames.iFramePlaylist)\"")
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    private static func header(targetDuration: Int) -> [String] {
-        [
-            "#EXTM3U", "#EXT-X-VERSION:\(version)", "#EXT-X-TARGETDURATION:\(targetDuration)",
-            "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
-        ]
-    }
-
-    /// The master playlist reduced to one video tier (its audio rendition kept), for a one-tier
-    /// master; nil when the master has no such tier.
-    public static func singleTierMaster(_ master: String, tier: String) -> String? {
-        let reduced = Self.master(master, keeping: [tier], iFrames: true)
-        return reduced.contains("\n\(tier)/") ? reduced : nil
-    }
-
-    /// The master playlist with only the variants whose folder is in `tiers` (audio renditions
-    /// declared by `EXT-X-MEDIA` always stay), with or without its I-frame playlists.
-    public static func master(_ master: String, keeping tiers: Set<String>, iFrames: Bool) -> String {
-        func tier(of uri: some StringProtocol) -> String { String(uri.split(separator: "/").first ?? "") }
-        var lines: [String] = []
-        var skipNext = false
-        for line in master.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if skipNext {
-                skipNext = false
-                if tiers.contains(tier(of: line)) { lines.append(line) } else { lines.removeLast() }
-            } else if line.hasPrefix("#EXT-X-STREAM-INF:") {
-                lines.append(line)
-                skipNext = true
-            } else if line.hasPrefix("#EXT-X-I-FRAME-STREAM-INF:") {
-                if iFrames, let uri = line.range(of: "URI=\""), tiers.contains(tier(of: line[uri.upperBound...])) { lines.append(line) }
-            } else {
-                lines.append(line)
-            }
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    /// Fixed-point decimal with a dot whatever the locale.
-    static func decimal(_ value: Double, _ places: Int) -> String {
-        String(format: "%.\(places)f", locale: Locale(identifier: "en_US_POSIX"), value)
     }
 }

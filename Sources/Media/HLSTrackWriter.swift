@@ -1,4 +1,5 @@
 import Foundation
+import HLS
 internal import CFFmpeg
 
 /// One finished HLS rendition: its init segment, media segments and I-frame positions.

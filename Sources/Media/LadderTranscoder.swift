@@ -1,4 +1,5 @@
 import Foundation
+import HLS
 internal import CFFmpeg
 
 /// How far a transcode has come, reported a few times a second.

@@ -42,7 +42,7 @@ public struct ObjectStore: Sendable {
     /// Adds the file at `source` (hashing it once) and returns its object.
     @discardableResult
     public func add(file source: String) throws(StoreError) -> Object {
-        let object = try Self.digest(file: source)
+        let object = try Self.cachedDigest(file: source)
         let target = path(of: object.sha256)
         if FileManager.default.fileExists(atPath: target) { return object }
         try makeParent(of: target)
@@ -127,6 +127,32 @@ public struct ObjectStore: Sendable {
         }
         return digest.finish()
     }
+
+    /// The file's digest, remembered on the file itself (extended attribute `user.lessonlink.digest`,
+    /// with the size, modification time and inode it was computed for): a lesson's segments are
+    /// published into packs again and again but never change, so each is read and hashed once.
+    /// Where the file system keeps no extended attributes, the file is hashed every time.
+    public static func cachedDigest(file path: String) throws(StoreError) -> Object {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw .io("reading \((path as NSString).lastPathComponent)", String(cString: strerror(errno))) }
+        let stamp = "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec) \(status.st_ino)"
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let length = getxattr(path, digestAttribute, &buffer, buffer.count)
+        if length > 0 {
+            let fields = String(decoding: buffer.prefix(length), as: UTF8.self).split(separator: " ")
+            if fields.count == 5, fields[0...2].joined(separator: " ") == stamp, fields[3].count == 64,
+                let crc = UInt32(fields[4])
+            {
+                return Object(sha256: String(fields[3]), size: Int64(status.st_size), crc32: crc)
+            }
+        }
+        let object = try digest(file: path)
+        let value = Array("\(stamp) \(object.sha256) \(object.crc32)".utf8)
+        _ = setxattr(path, digestAttribute, value, value.count, 0)
+        return object
+    }
+
+    static let digestAttribute = "user.lessonlink.digest"
 
     /// A running SHA-256 + CRC-32 + length, for bytes that arrive in pieces (uploads, downloads).
     public struct Digest {

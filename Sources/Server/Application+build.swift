@@ -1,3 +1,5 @@
+import WebServing
+import MirrorSite
 import Catalog
 import Ingest
 import Transcoding
@@ -82,7 +84,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.add(middleware: MethodNotAllowedMiddleware(methods: methods))
     router.get("healthz") { _, _ in HealthResponse(status: "ok") }
     router.get("metrics") { _, _ in
-        try await metrics.updateQueue(database)
+        try await metrics.updateQueue(services.queue)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))

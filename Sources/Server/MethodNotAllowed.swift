@@ -1,3 +1,4 @@
+import WebServing
 import Hummingbird
 import HTTPTypes
 import Synchronization

@@ -1,5 +1,5 @@
 import Catalog
-import GRDB
+import Transcoding
 import Hummingbird
 import Prometheus
 
@@ -12,34 +12,34 @@ struct ServerMetrics: Sendable {
 
     init() {
         registry = PrometheusCollectorRegistry()
-        uploadsInProgress = registry.makeGauge(name: "lessonlink_uploads_in_progress", help: "tus PATCH requests streaming now")
-        bytesReceived = registry.makeCounter(name: "lessonlink_upload_bytes_received_total", help: "upload bytes received")
+        uploadsInProgress = registry.makeGauge(descriptor: Self.name("lessonlink_uploads_in_progress", "tus PATCH requests streaming now"))
+        bytesReceived = registry.makeCounter(descriptor: Self.name("lessonlink_upload_bytes_received_total", "upload bytes received"))
+    }
+
+    /// A metric's full name (our names already carry their unit) and its help text.
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     func request(method: String, status: Int, seconds: Double) {
         registry.makeCounter(
-            name: "lessonlink_http_requests_total", labels: [("method", method), ("status", "\(status)")],
-            help: "HTTP requests answered"
+            descriptor: Self.name("lessonlink_http_requests_total", "HTTP requests answered"),
+            labels: [("method", method), ("status", "\(status)")]
         ).increment()
         registry.makeDurationHistogram(
-            name: "lessonlink_http_request_duration_seconds", labels: [("method", method)],
-            buckets: [.milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)],
-            help: "time to answer"
+            descriptor: Self.name("lessonlink_http_request_duration_seconds", "time to answer"), labels: [("method", method)],
+            buckets: [.milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)]
         ).recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// Sets the transcode-queue gauges from the database: the worker may be another process, so
     /// the queue is read at scrape time rather than counted in memory.
-    func updateQueue(_ database: AppDatabase) async throws {
-        let counts = try await database.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM transcodeJob GROUP BY state")
-        }
-        var byState: [String: Int] = [:]
-        for row in counts { byState[row["state"]] = row["count"] }
+    func updateQueue(_ queue: JobQueue) async throws {
+        let byState = try await queue.countsByState()
         for state in TranscodeJob.State.allCases {
             registry.makeGauge(
-                name: "lessonlink_transcode_jobs", labels: [("state", state.rawValue)], help: "transcode jobs by state"
-            ).set(Double(byState[state.rawValue] ?? 0))
+                descriptor: Self.name("lessonlink_transcode_jobs", "transcode jobs by state"), labels: [("state", state.rawValue)]
+            ).set(Double(byState[state] ?? 0))
         }
     }
 

@@ -236,6 +236,18 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// How many jobs are in each state (the Prometheus gauge, read at scrape time: the worker may
+    /// be another process).
+    public func countsByState() async throws -> [TranscodeJob.State: Int] {
+        try await database.writer.read { db in
+            var counts: [TranscodeJob.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM transcodeJob GROUP BY state") {
+                if let state = TranscodeJob.State(rawValue: row["state"]) { counts[state] = row["count"] }
+            }
+            return counts
+        }
+    }
+
     /// Jobs, newest first, for `lessonlink jobs list` and the API.
     public func list(states: [TranscodeJob.State] = TranscodeJob.State.allCases, limit: Int = 100) async throws -> [TranscodeJob] {
         try await database.writer.read { db in

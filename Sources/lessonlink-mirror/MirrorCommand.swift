@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
+import Logging
+import MirrorSite
 import PackSync
 
 /// `lessonlink mirror` (this executable, `lessonlink-mirror`, which `lessonlink mirror` runs):
@@ -15,9 +18,9 @@ struct MirrorCommand: AsyncParsableCommand {
         discussion: """
             Run it from cron or leave it running with --watch. Files are checked by SHA-256 before they \
             become visible, and a pack version appears only when all of its files are present. Serve the \
-            folder to classrooms with `lessonlink serve --mirror PATH`.
+            folder to classrooms with `lessonlink-mirror serve --dir PATH`.
             """,
-        subcommands: [Sync.self, Export.self, Import.self],
+        subcommands: [Sync.self, Export.self, Import.self, Serve.self],
         defaultSubcommand: Sync.self)
 
     struct Sync: AsyncParsableCommand {
@@ -123,6 +126,25 @@ struct MirrorCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             print("imported pack \(manifest.pack) version \(manifest.version): \(manifest.files.count) files")
+        }
+    }
+}
+
+extension MirrorCommand {
+    /// `lessonlink-mirror serve`: the mirror on the school's LAN, read-only, with the county's
+    /// player — all a school's machine needs, without the database or FFmpeg.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve the mirror read-only on the school's network.")
+
+        @Option(name: .long, help: "The mirror folder.") var dir: String
+        @Option(name: .long, help: "Address to listen on (0.0.0.0 for the whole LAN).") var host = "127.0.0.1"
+        @Option(name: .long, help: "Port to listen on.") var port = 8080
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: dir) else { throw ValidationError("--dir: \(dir) does not exist") }
+            var logger = Logger(label: "lessonlink-mirror")
+            logger.logLevel = .info
+            try await buildMirrorApplication(root: dir, host: host, port: port, logger: logger).runService()
         }
     }
 }

@@ -3,6 +3,7 @@ import Catalog
 import Foundation
 import Hummingbird
 import Logging
+import MirrorSite
 import Media
 import Server
 
@@ -98,10 +99,10 @@ struct SeedCommand: AsyncParsableCommand {
     }
 }
 
-/// `lessonlink user add|passwd|list`: accounts without the web.
+/// `lessonlink user add|passwd|rename|list`: accounts without the web.
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "user", abstract: "Manage accounts.", subcommands: [Add.self, Passwd.self, List.self])
+        commandName: "user", abstract: "Manage accounts.", subcommands: [Add.self, Passwd.self, Rename.self, List.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add an account; reads the password from stdin.")
@@ -133,6 +134,24 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             try await Bootstrap.setPassword(config: try await options.load(), username: username, password: try readPassword())
             print("password changed for \(username)")
+        }
+    }
+
+    struct Rename: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a person's display name; their recordings are found by the new name at once.")
+        @Argument var username: String
+        @Argument var name: String
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let config = try await options.load()
+            let name = name.trimmingCharacters(in: .whitespaces)
+            guard (1...100).contains(name.count) else { throw ValidationError("the name must be 1 to 100 characters") }
+            guard try await DirectoryStore(database: try AppDatabase.open(path: config.databasePath)).rename(person: username, to: name) else {
+                throw CommandFailure("there is no user '\(username)'")
+            }
+            print("\(username) is now \(name)")
         }
     }
 

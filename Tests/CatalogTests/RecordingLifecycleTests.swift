@@ -124,3 +124,23 @@ struct RecordingValueTests {
         }
     }
 }
+
+@Suite("Renames")
+struct RenameTests {
+    @Test("Renaming a teacher or a school re-indexes their recordings at once")
+    func renames() async throws {
+        // Given a recording by 王丽 at 城关第一小学
+        let county = try CatalogFixture()
+        try county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
+        #expect(try await county.search("王丽", as: county.otherTeacher) == ["秋天的雨 第一课时"])
+        // When the teacher and the school are renamed
+        let directory = DirectoryStore(database: county.database)
+        #expect(try await directory.rename(person: county.teacher.username, to: "王丽华"))
+        #expect(try await directory.rename(school: county.teacher.schoolId!, to: "青山实验小学"))
+        #expect(try await directory.rename(person: "nobody", to: "x") == false)
+        // Then search finds the new names, not the old ones
+        #expect(try await county.search("丽华", as: county.otherTeacher) == ["秋天的雨 第一课时"])
+        #expect(try await county.search("实验", as: county.otherTeacher) == ["秋天的雨 第一课时"])
+        #expect(try await county.search("城关", as: county.otherTeacher) == [])
+    }
+}

@@ -1,3 +1,5 @@
+import WebServing
+import HLS
 import Delivery
 import Foundation
 import Media

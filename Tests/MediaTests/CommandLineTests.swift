@@ -1,23 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
-/// The `lessonlink` binary, built next to the test bundle by `swift build --build-tests`.
-func lessonlinkBinary() throws -> URL {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("lessonlink")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    let fallback = repositoryRoot.appendingPathComponent(".build/debug/lessonlink")
-    guard FileManager.default.isExecutableFile(atPath: fallback.path) else {
-        throw FixtureError("lessonlink is not built; run swift build first")
-    }
-    return fallback
-}
-
 /// Runs the CLI from the repository root; returns exit status, stdout and stderr.
-func runCLI(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func runCLI(_ arguments: [String]) throws -> ProcessResult {
     try runProcess(try lessonlinkBinary(), arguments, in: repositoryRoot)
 }
 

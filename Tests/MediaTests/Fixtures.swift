@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 import Media
 import Testing
@@ -66,11 +67,11 @@ actor Fixtures {
         case "garbage-payload.mp4":
             // A valid MP4 header whose media data is random bytes: demuxes, cannot be decoded.
             var data = try Data(contentsOf: URL(fileURLWithPath: try made("faststart.mp4", directory)))
-            guard let mdat = data.range(of: Data("mdat".utf8)) else { throw FixtureError("no mdat in faststart.mp4") }
+            guard let mdat = data.range(of: Data("mdat".utf8)) else { throw TestFailure("no mdat in faststart.mp4") }
             for i in (mdat.upperBound + 16)..<data.count { data[i] = UInt8.random(in: 0...255) }
             try data.write(to: URL(fileURLWithPath: target))
         default:
-            throw FixtureError("unknown fixture \(name)")
+            throw TestFailure("unknown fixture \(name)")
         }
     }
 
@@ -85,7 +86,7 @@ actor Fixtures {
             defer { try? FileManager.default.removeItem(atPath: partial) }
             try make(name, at: partial, directory: directory)
             if rename(partial, path) != 0 && !FileManager.default.fileExists(atPath: path) {
-                throw FixtureError("could not place \(name)")
+                throw TestFailure("could not place \(name)")
             }
         }
         return path
@@ -97,49 +98,7 @@ actor Fixtures {
 
     /// Runs a tool and returns its standard output; throws with its stderr when it fails.
     @discardableResult
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments)
-        guard result.status == 0 else {
-            throw FixtureError("\(tool) \(arguments.joined(separator: " ")): \(result.err)")
-        }
-        return result.out
-    }
-}
-
-/// Runs a program to completion; returns its exit status, stdout and stderr.
-func runProcess(_ executable: URL, _ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = directory }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Read stderr on another thread so neither pipe fills up and blocks the child.
-    let errorData = Mutex(Data())
-    let errorsRead = DispatchSemaphore(value: 0)
-    Thread {
-        errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
-        errorsRead.signal()
-    }.start()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    errorsRead.wait()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: errorData.withLock { $0 }, as: UTF8.self))
-}
-
-struct FixtureError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A fresh, empty scratch folder for one test.
-func scratchDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lessonlink-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+    static func run(_ tool: String, _ arguments: [String]) throws -> String { try runTool(tool, arguments) }
 }
 
 /// What ffprobe (the independent reference) says about a file, as JSON.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Reads what the transcoder wrote, independently of the code that wrote it: playlists are parsed

@@ -1,7 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Media
+import HLS
 
 @Suite("Media internals")
 struct InternalsTests {

@@ -1,10 +1,9 @@
 import Foundation
+import TestSupport
 import Media
 import Testing
 
 /// The repository root, found from this file's location.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
 
 @Suite("Ladder configuration")
 struct LadderTests {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Media
 import Synchronization
 import Testing
@@ -317,7 +318,7 @@ func psnrOf(_ a: String, _ b: String) throws -> Double {
     let text = try runProcess(
         URL(fileURLWithPath: "/usr/bin/env"), ["ffmpeg", "-hide_banner", "-i", a, "-i", b, "-lavfi", "psnr", "-f", "null", "-"]
     ).err
-    guard let range = text.range(of: "average:") else { throw FixtureError("no PSNR in: \(text)") }
+    guard let range = text.range(of: "average:") else { throw TestFailure("no PSNR in: \(text)") }
     let value = text[range.upperBound...].prefix { !$0.isWhitespace }
     return value == "inf" ? .infinity : Double(value) ?? 0
 }

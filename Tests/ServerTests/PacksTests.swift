@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Media
 import Server
+import TestSupport
 import Testing
 import PackSync
 

@@ -1,4 +1,6 @@
+@testable import WebServing
 import Hummingbird
+import TestSupport
 import Testing
 
 @testable import Server

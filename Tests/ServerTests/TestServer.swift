@@ -4,21 +4,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import TestSupport
 import Testing
-
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-/// The `lessonlink` binary (it runs the transcode children), built by `swift build --build-tests`.
-func lessonlinkBinary() throws -> URL {
-    for candidate in [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lessonlink"),
-        repositoryRoot.appendingPathComponent(".build/debug/lessonlink"),
-    ] where FileManager.default.isExecutableFile(atPath: candidate.path) {
-        return candidate
-    }
-    throw TestFailure("lessonlink is not built; run swift build --build-tests first")
-}
 
 /// A server on a fresh storage root, with the demo county loaded (bcrypt cost 4 so sign-ins are quick).
 struct TestServer {
@@ -110,30 +97,12 @@ extension TestClientProtocol {
 func makeClip(seconds: Int = 2, tone: Int = 440, size: String = "320x240", faststart: Bool = false) throws -> Data {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("clip-\(UUID().uuidString).mp4").path
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25:duration=\(seconds)",
-        "-f", "lavfi", "-i", "sine=frequency=\(tone):duration=\(seconds)", "-c:v", "libx264", "-preset", "ultrafast",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-    ] + (faststart ? ["-movflags", "+faststart"] : []) + [path]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestFailure("ffmpeg could not make a clip") }
+    try runTool(
+        "ffmpeg",
+        [
+            "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25:duration=\(seconds)",
+            "-f", "lavfi", "-i", "sine=frequency=\(tone):duration=\(seconds)", "-c:v", "libx264", "-preset", "ultrafast",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+        ] + (faststart ? ["-movflags", "+faststart"] : []) + [path])
     return try Data(contentsOf: URL(fileURLWithPath: path))
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Polls until `condition` holds (background work such as upload processing), or fails after `seconds`.
-func eventually(_ seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw TestFailure("condition not met within \(seconds) s")
 }

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import TestSupport
 import Testing
 
 extension TestClientProtocol {
@@ -208,17 +209,9 @@ struct TranscodeTests {
             #expect(metrics.contains(#"lessonlink_transcode_jobs{state="queued"} 1"#), "the queue, as Prometheus sees it")
             return id
         }
-        func cli(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-            let process = Process()
-            process.executableURL = try lessonlinkBinary()
-            process.arguments = arguments + ["--storage-root", server.root.path, "--database-path", server.config.databasePath]
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                    String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        func cli(_ arguments: [String]) throws -> ProcessResult {
+            try runProcess(
+                try lessonlinkBinary(), arguments + ["--storage-root", server.root.path, "--database-path", server.config.databasePath])
         }
         let listed = try cli(["jobs", "list"])
         #expect(listed.status == 0 && listed.out.contains("queued"))
@@ -231,6 +224,13 @@ struct TranscodeTests {
         #expect(try cli(["jobs", "list", "--state", "cancelled"]).out.contains("cancelled"))
         let missing = try cli(["retranscode", "999"])
         #expect(missing.status != 0 && missing.err.contains("no such recording"))
+        // Renaming a teacher from the shell re-indexes their lessons: search finds the new name.
+        let renamed = try cli(["user", "rename", "teacher", "王丽华"])
+        #expect(renamed.status == 0 && renamed.out.contains("王丽华"), "\(renamed)")
+        #expect(try cli(["user", "rename", "nobody", "某某"]).status != 0)
+        let found = try await RecordingStore(database: database).list(
+            { var query = RecordingQuery(); query.text = "丽华"; return query }(), viewer: Viewer(personId: 0, role: .admin))
+        #expect(found.items.map(\.id) == [id])
         let states = try await database.writer.read { db in try String.fetchAll(db, sql: "SELECT state FROM transcodeJob ORDER BY id") }
         #expect(states == ["cancelled", "queued"])
     }

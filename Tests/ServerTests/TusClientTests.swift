@@ -5,6 +5,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TestSupport
 import Testing
 
 /// Drives the server with tuspy, a real tus client from PyPI (installed by `make test`), so the
@@ -33,19 +34,7 @@ struct TusClientTests {
         """#
 
     func tuspy(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("tuspy failed: \(String(decoding: err, as: UTF8.self))") }
-        return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try runTool("python3", ["-c", Self.script] + arguments).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("tuspy uploads with sha1 checksums, and resumes an interrupted upload")

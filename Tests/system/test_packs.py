@@ -19,6 +19,8 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import BINARY, ROOT, api_token, free_port
+
+MIRROR_BINARY = BINARY.parent / "lessonlink-mirror"
 from test_pages import upload_via_api
 
 
@@ -238,10 +240,10 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
     for f in pack["manifest"]["files"]:
         assert file_sha256(offline / "packs" / str(pack["id"]) / "v1" / f["path"]) == f["sha256"]
 
-    # The mirror served read-only on the LAN.
+    # The mirror served read-only on the LAN by the lean executable: no database, no FFmpeg.
     port = free_port()
-    lan = subprocess.Popen([str(BINARY), "serve", "--mirror", str(offline), "--http-port", str(port)], cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lan = subprocess.Popen([str(MIRROR_BINARY), "serve", "--dir", str(offline), "--port", str(port)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -250,6 +252,8 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
                     break
             except requests.ConnectionError:
                 time.sleep(0.05)
+        maps = Path(f"/proc/{lan.pid}/maps").read_text()
+        assert "libavcodec" not in maps and "libsqlite3" not in maps, "the mirror's server links neither FFmpeg nor SQLite"
         index = requests.get(base + "/")
         assert "三年级语文 荷花（桥头小学版）" in index.text
         page = requests.get(f"{base}/packs/{pack['id']}")
@@ -270,6 +274,22 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
     finally:
         lan.terminate()
         lan.wait(timeout=10)
+
+    # `lessonlink serve --mirror` stays as another way to the same site.
+    port = free_port()
+    alias = subprocess.Popen([str(BINARY), "serve", "--mirror", str(offline), "--http-port", str(port)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        assert "三年级语文 荷花（桥头小学版）" in requests.get(f"http://127.0.0.1:{port}/").text
+    finally:
+        alias.terminate()
+        alias.wait(timeout=10)
 
 
 def test_pages_build_publish_and_download(server, browser, pack):

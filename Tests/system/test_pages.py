@@ -57,6 +57,9 @@ def test_navigation_shows_what_the_role_can_use(server, browser, username, shown
 def test_catalog_is_protected(server, browser):
     browser.get(server + "/")
     wait(browser, lambda b: "/login" in b.current_url)
+    # Sent to sign in, and back to the catalog afterwards; the API behind it says 401 meanwhile.
+    assert "next=%2F" in browser.current_url
+    assert requests.get(server + "/api/v1/recordings").status_code == 401
 
 
 def upload_via_api(server, token, data: bytes, title: str):

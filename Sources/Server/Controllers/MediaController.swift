@@ -1,3 +1,5 @@
+import WebServing
+import HLS
 import CLinux
 import Catalog
 import Delivery

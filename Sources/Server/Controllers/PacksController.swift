@@ -1,3 +1,5 @@
+import WebServing
+import HLS
 import Catalog
 import Delivery
 import Foundation

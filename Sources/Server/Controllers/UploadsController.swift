@@ -1,3 +1,4 @@
+import WebServing
 import Catalog
 import Foundation
 import HTTPTypes

@@ -1,4 +1,5 @@
 import Hummingbird
+import WebServing
 
 /// The web pages: server-rendered shells (login, catalog search, upload, recording detail) whose
 /// plain JavaScript (`/assets/app.js`, no build step) talks to the same JSON API as every other
@@ -18,11 +19,11 @@ struct WebController {
                 "资源包", "pack", #"<section class="panel" id="pack">…</section>"#,
                 scripts: ["/assets/player.js", "/assets/mirror.js", "/assets/packs.js"])
         })
-        routes.get("assets/packs.js", use: { _, _ in Self.asset(PackageResources.packs_js, type: "text/javascript; charset=utf-8") })
-        routes.get("assets/mirror.js", use: { _, _ in Self.asset(PackageResources.mirror_js, type: "text/javascript; charset=utf-8") })
-        routes.get("assets/player.js", use: { _, _ in Self.asset(PackageResources.player_js, type: "text/javascript; charset=utf-8") })
-        routes.get("assets/app.js", use: { _, _ in Self.asset(PackageResources.app_js, type: "text/javascript; charset=utf-8") })
-        routes.get("assets/style.css", use: { _, _ in Self.asset(PackageResources.style_css, type: "text/css; charset=utf-8") })
+        routes.get("assets/packs.js", use: { _, _ in WebAssets.packsJS })
+        routes.get("assets/mirror.js", use: { _, _ in WebAssets.mirrorJS })
+        routes.get("assets/player.js", use: { _, _ in WebAssets.playerJS })
+        routes.get("assets/app.js", use: { _, _ in WebAssets.appJS })
+        routes.get("assets/style.css", use: { _, _ in WebAssets.styleCSS })
         return routes
     }
 
@@ -65,12 +66,6 @@ struct WebController {
         ("/upload", "上传", "teacher admin"),
         ("/packs", "资源包", "teacher coordinator classroom admin"),
     ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
-
-    static func asset(_ bytes: [UInt8], type: String) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
 
     static let packs = """
         <section class="panel">

@@ -1,29 +1,33 @@
-import Delivery
 import Foundation
+import HLS
 import Hummingbird
-import Media
 import Logging
 import PackSync
+import WebServing
 
-/// `lessonlink serve --mirror PATH`: a school's mirror served read-only on its LAN, so classrooms
+/// `lessonlink-mirror serve --dir PATH` (or `lessonlink serve --mirror PATH`): a school's mirror served read-only on its LAN, so classrooms
 /// play packs locally — with the same player — when the county link is down. No accounts: the
 /// mirror holds only what was addressed to this school, and nothing can be changed through it.
 public func buildMirrorApplication(root: String, host: String, port: Int, logger: Logger? = nil) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     let site = MirrorSite(folder: MirrorFolder(root: root))
-    router.get("healthz") { _, _ in HealthResponse(status: "ok") }
+    router.get("healthz") { _, _ in Health(status: "ok") }
     router.get("", use: site.index)
     router.get("packs/:id", use: site.pack)
     router.get("api/v1/packs", use: site.list)
     router.get("files/:id/:version/**", use: site.file)
     router.head("files/:id/:version/**", use: site.file)
-    router.get("assets/player.js") { _, _ in WebController.asset(PackageResources.player_js, type: "text/javascript; charset=utf-8") }
-    router.get("assets/mirror.js") { _, _ in WebController.asset(PackageResources.mirror_js, type: "text/javascript; charset=utf-8") }
-    router.get("assets/style.css") { _, _ in WebController.asset(PackageResources.style_css, type: "text/css; charset=utf-8") }
+    router.get("assets/player.js") { _, _ in WebAssets.playerJS }
+    router.get("assets/mirror.js") { _, _ in WebAssets.mirrorJS }
+    router.get("assets/style.css") { _, _ in WebAssets.styleCSS }
     return Application(
         router: router, configuration: .init(address: .hostname(host, port: port), serverName: "LessonLink mirror"),
         logger: logger ?? Logger(label: "lessonlink-mirror"))
+}
+
+struct Health: ResponseEncodable {
+    var status: String
 }
 
 struct MirrorSite: Sendable {
@@ -124,20 +128,6 @@ struct MirrorSite: Sendable {
                 .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
-    }
-}
-
-/// Serving rules shared by the county server's pack downloads and a mirror.
-enum PackFiles {
-    static func contentType(_ path: String) -> String {
-        switch (path as NSString).pathExtension.lowercased() {
-        case "pdf": "application/pdf"
-        case "txt", "md": "text/plain; charset=utf-8"
-        case "json": "application/json"
-        case "vtt": "text/vtt; charset=utf-8"
-        case "srt": "application/x-subrip"
-        default: MediaFiles.contentType(path)
-        }
     }
 }
 

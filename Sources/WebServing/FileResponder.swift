@@ -2,8 +2,7 @@ import CLinux
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Delivery
-import Media
+import HLS
 import _NIOFileSystem
 
 /// Files on disk as HTTP responses, for every place that serves them — published media, pack
@@ -11,28 +10,40 @@ import _NIOFileSystem
 /// §13.1.5), validators (`ETag`, `Last-Modified`) and conditional requests (304), gzip for
 /// compressible text when the client accepts it, cache lifetimes, and bodies streamed from disk in
 /// chunks — or from the hot-file cache, when there is one.
-struct FileResponder: Sendable {
+public struct FileResponder: Sendable {
     /// Hot files kept in memory (media segments a synchronized course sends to every classroom).
     var cache: SegmentCache?
 
-    init(cache: SegmentCache? = nil) { self.cache = cache }
+    public init(cache: SegmentCache? = nil) { self.cache = cache }
 
     /// How one file is to be served.
-    struct Options: Sendable {
-        var contentType: String
-        var cacheControl: String
+    public struct Options: Sendable {
+        public var contentType: String
+        public var cacheControl: String
         /// The validator; nil makes one from the file's size, modification time and inode.
-        var etag: String? = nil
+        public var etag: String? = nil
         /// Small text (playlists) sent gzipped to clients that accept it.
-        var compressible = false
-        var headers: HTTPFields = [:]
+        public var compressible = false
+        public var headers: HTTPFields = [:]
         /// Bytes read from disk at a time: small for segments (memory per response), large for
         /// the multi-gigabyte files of packs (fewer round trips).
-        var chunkSize = 256 << 10
+        public var chunkSize = 256 << 10
+
+        public init(
+            contentType: String, cacheControl: String, etag: String? = nil, compressible: Bool = false, headers: HTTPFields = [:],
+            chunkSize: Int = 256 << 10
+        ) {
+            self.contentType = contentType
+            self.cacheControl = cacheControl
+            self.etag = etag
+            self.compressible = compressible
+            self.headers = headers
+            self.chunkSize = chunkSize
+        }
     }
 
     /// The file at `path` as `request` asks for it; 404 when there is no such regular file.
-    func respond(_ path: String, to request: Request, _ options: Options) async throws -> Response {
+    public func respond(_ path: String, to request: Request, _ options: Options) async throws -> Response {
         var status = stat()
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { throw APIError.notFound("file") }
         let size = Int(status.st_size)
@@ -99,7 +110,7 @@ struct FileResponder: Sendable {
     /// A one-tier master (`master-360p.m3u8`) made from the master playlist at `masterPath`: what a
     /// player with native HLS, which picks variants itself, is given when someone chooses a tier
     /// by hand. Nil when `name` is not such a name or the master has no such tier.
-    static func singleTierMaster(named name: String, from masterPath: String, headers extra: HTTPFields = [:]) -> Response? {
+    public static func singleTierMaster(named name: String, from masterPath: String, headers extra: HTTPFields = [:]) -> Response? {
         guard let tier = HLSNames.singleTier(of: name), let data = FileManager.default.contents(atPath: masterPath),
             let playlist = HLSPlaylist.singleTierMaster(String(decoding: data, as: UTF8.self), tier: tier)
         else { return nil }
@@ -120,7 +131,7 @@ struct FileResponder: Sendable {
     }
 
     /// Copies `range` of a file to a response, a chunk at a time as the socket takes them.
-    static func write(path: String, range: Range<Int64>, chunkSize: Int, to writer: inout any ResponseBodyWriter) async throws {
+    public static func write(path: String, range: Range<Int64>, chunkSize: Int, to writer: inout any ResponseBodyWriter) async throws {
         try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
             for try await chunk in handle.readChunks(in: range, chunkLength: .bytes(Int64(chunkSize))) {
                 try await writer.write(chunk)
@@ -174,11 +185,11 @@ struct FileResponder: Sendable {
 
 /// HTTP dates (RFC 9110 §5.6.7, IMF-fixdate), formatted with `gmtime_r`: this runs for every
 /// segment request, and Foundation's formatters cost more than the rest of the headers together.
-enum HTTPDate {
+public enum HTTPDate {
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    static func format(_ date: Date) -> String {
+    public static func format(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
@@ -187,7 +198,7 @@ enum HTTPDate {
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
-    static func parse(_ text: String) -> Date? {
+    public static func parse(_ text: String) -> Date? {
         let fields = text.split(separator: " ")
         guard fields.count == 6, fields[5] == "GMT", let day = Int32(fields[1]),
             let month = months.firstIndex(of: String(fields[2])), let year = Int32(fields[3])

@@ -11,7 +11,7 @@ import Synchronization
 /// new transcode is a new version folder), and entries are keyed by path and modification time,
 /// so a stale entry can never be served. Bounded by bytes, least recently used out first; files
 /// larger than `largestFile` always stream from disk.
-final class SegmentCache: Sendable {
+public final class SegmentCache: Sendable {
     struct Key: Hashable {
         var path: String
         var modified: Int
@@ -32,7 +32,7 @@ final class SegmentCache: Sendable {
     let largestFile: Int
     private let state = Mutex(State())
 
-    init(capacity: Int, largestFile: Int = 8 << 20) {
+    public init(capacity: Int, largestFile: Int = 8 << 20) {
         self.capacity = capacity
         self.largestFile = min(largestFile, capacity)
     }

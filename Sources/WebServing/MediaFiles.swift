@@ -1,5 +1,5 @@
 import Foundation
-import Media
+import HLS
 
 /// The rules for which files under a published version may be served, and how.
 ///
@@ -92,6 +92,20 @@ public enum ByteRange: Equatable, Sendable {
             self = .partial(start...min(end, size - 1))
         } else {
             self = .whole
+        }
+    }
+}
+
+/// Serving rules shared by the county server's pack downloads and a mirror.
+public enum PackFiles {
+    public static func contentType(_ path: String) -> String {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "pdf": "application/pdf"
+        case "txt", "md": "text/plain; charset=utf-8"
+        case "json": "application/json"
+        case "vtt": "text/vtt; charset=utf-8"
+        case "srt": "application/x-subrip"
+        default: MediaFiles.contentType(path)
         }
     }
 }

@@ -33,19 +33,21 @@ public struct APIError: HTTPResponseError, Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static let unauthenticated = APIError(.unauthorized, "unauthenticated", "sign in first: send 'Authorization: Bearer <token>'")
-    static let forbidden = APIError(.forbidden, "forbidden", "your role does not allow this")
+    public static let unauthenticated = APIError(.unauthorized, "unauthenticated", "sign in first: send 'Authorization: Bearer <token>'")
+    public static let forbidden = APIError(.forbidden, "forbidden", "your role does not allow this")
 
-    static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
-    static func badRequest(_ message: String, code: String = "bad_request") -> APIError {
+    public static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
+    public static func badRequest(_ message: String, code: String = "bad_request") -> APIError {
         APIError(.badRequest, code, message)
     }
 }
 
 /// Turns whatever a handler throws into the JSON error shape, so no route answers with a bare
 /// status or an HTML page, and nothing internal (SQL, file paths) reaches a client.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -90,12 +92,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension HTTPResponse.Status {
     /// RFC 4918 §11.5: the server cannot store what the request needs.
-    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+    public static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 }
 
 extension Request {
     /// Decodes a JSON body; anything malformed is a 400 `invalid_body` saying which field.
-    func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
+    public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
         do {
             return try await decode(as: type, context: context)
         } catch let error as DecodingError {
@@ -107,9 +109,9 @@ extension Request {
 }
 
 /// Query-string values, checked the way the API document states them.
-enum QueryValue {
+public enum QueryValue {
     /// A whole number within `range`, or nil when absent.
-    static func integer(_ value: Substring?, _ name: String, in range: ClosedRange<Int>) throws -> Int? {
+    public static func integer(_ value: Substring?, _ name: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let value else { return nil }
         guard let number = Int(value), range.contains(number) else {
             throw APIError.badRequest("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
@@ -118,7 +120,7 @@ enum QueryValue {
     }
 
     /// A row id (a positive whole number), or nil when absent.
-    static func id(_ value: Substring?, _ name: String) throws -> Int64? {
+    public static func id(_ value: Substring?, _ name: String) throws -> Int64? {
         guard let value else { return nil }
         guard let number = Int64(value), number > 0 else { throw APIError.badRequest("\(name) must be an id (a positive whole number)") }
         return number
