@@ -112,22 +112,9 @@ struct MirrorSite: Sendable {
     }
 
     func page(_ title: String, _ body: String, scripts: [String] = []) -> Response {
-        let html = """
-            <!doctype html>
-            <html lang="zh-CN">
-            <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(html(title)) · LessonLink 校内镜像</title><link rel="stylesheet" href="/assets/style.css">
-            \(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())</head>
-            <body data-page="mirror"><header><a href="/"><strong>LessonLink</strong> 校内镜像</a></header>
-            <main>\(body)</main></body></html>
-            """
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: html)))
+        WebPage.response(
+            title: "\(html(title)) · LessonLink 校内镜像", name: "mirror",
+            header: #"<header><a href="/"><strong>LessonLink</strong> 校内镜像</a></header>"#, body: body, scripts: scripts)
     }
 }
 

@@ -18,3 +18,43 @@ public enum WebAssets {
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
+
+/// A server-rendered page shell: the scripts and style sheet above, one header, the page's body.
+/// Both servers' pages share it, and with it the content security policy (nothing but this
+/// origin's scripts, styles and media; no framing).
+public enum WebPage {
+    public static let contentSecurityPolicy =
+        "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'"
+
+    /// - Parameters:
+    ///   - title: the document title, already escaped.
+    ///   - name: `data-page` on the body, which the page's script dispatches on.
+    ///   - header: the `<header>` element.
+    ///   - scripts: script URLs, loaded deferred in this order.
+    public static func response(title: String, name: String, header: String, body: String, scripts: [String]) -> Response {
+        let html = """
+            <!doctype html>
+            <html lang="zh-CN">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(title)</title>
+            <link rel="stylesheet" href="/assets/style.css">
+            \(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())
+            </head>
+            <body data-page="\(name)">
+            \(header)
+            <main>
+            \(body)
+            </main>
+            </body>
+            </html>
+            """
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .contentSecurityPolicy: contentSecurityPolicy,
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}

@@ -32,32 +32,9 @@ struct WebController {
             chrome
             ? #"<header><a href="/"><strong>LessonLink</strong> 课例库</a>\#(navigation)<span class="who"></span></header>"#
             : #"<header><strong>LessonLink</strong></header>"#
-        let html = """
-            <!doctype html>
-            <html lang="zh-CN">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(title) · LessonLink</title>
-            <link rel="stylesheet" href="/assets/style.css">
-            <script src="/assets/app.js" defer></script>\(scripts.map { #"<script src="\#($0)" defer></script>"# }.joined())
-            </head>
-            <body data-page="\(name)">
-            \(header)
-            <main>
-            <p id="error" class="error"></p>
-            \(body)
-            </main>
-            </body>
-            </html>
-            """
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy: "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: html)))
+        return WebPage.response(
+            title: "\(title) · LessonLink", name: name, header: header, body: #"<p id="error" class="error"></p>"# + "\n" + body,
+            scripts: ["/assets/app.js"] + scripts)
     }
 
     /// The header's links, each for the roles that can use its page: app.js shows a link once the
