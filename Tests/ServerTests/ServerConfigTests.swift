@@ -42,5 +42,19 @@ struct ServerConfigTests {
         #expect(config.storageRoot == "storage" && config.databasePath == "storage/lessonlink.sqlite")
         #expect(config.uploadMaxSize == 21_474_836_480)
         #expect(config.loginAttempts == 5 && config.bcryptCost == 12)
+        #expect(config.transcodeNice == 15)
+    }
+
+    @Test("Each worker process names itself uniquely; niceness stays within 0-19")
+    func workerIdentity() async throws {
+        // Two workers started on one host (or one restarted) never share a lease owner.
+        let first = ServerConfig(), second = ServerConfig()
+        #expect(first.transcodeNode != second.transcodeNode)
+        #expect(first.transcodeNode.hasPrefix(ProcessInfo.processInfo.hostName + "-"))
+        // A stable name can still be given, for a worker that should re-take its own jobs at start.
+        let named = try await ServerConfig.load(file: "/nonexistent.yaml", arguments: ["--transcode-node", "bureau-1"], environment: [:])
+        #expect(named.transcodeNode == "bureau-1")
+        let loud = try await ServerConfig.load(file: "/nonexistent.yaml", arguments: ["--transcode-nice", "40"], environment: [:])
+        #expect(loud.transcodeNice == 19 && loud.mediaChildren.nice == 19)
     }
 }
