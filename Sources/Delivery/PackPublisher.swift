@@ -26,6 +26,10 @@ public struct PackPublisher: Sendable {
 
     /// Everything `assemble` needs, read from the database.
     public struct Plan: Sendable {
+        /// The pack being published.
+        public var packId: Int64 { version.packId }
+        /// How many items the version will hold.
+        public var itemCount: Int { items.count }
         var version: PackVersion
         var items: [PackItem]
         var leadSchool: String
@@ -83,12 +87,15 @@ public struct PackPublisher: Sendable {
     }
 
     /// Puts every file of the version into the object store and builds the manifest. Blocking.
-    public func assemble(_ plan: Plan, viewer: Viewer) throws -> Assembled {
+    /// Stores every file of the plan's items and the manifest. `progress` is told after each item
+    /// (items done, items in all): the slow part is reading and hashing a lesson's files.
+    public func assemble(_ plan: Plan, viewer: Viewer, progress: (Int, Int) -> Void = { _, _ in }) throws -> Assembled {
         var files: [(path: String, object: ObjectStore.Object)] = []
         var items: [PackManifest.Item] = []
         func add(_ path: String, _ object: ObjectStore.Object) { files.append((path, object)) }
         do {
             for (index, item) in plan.items.enumerated() {
+                defer { progress(index + 1, plan.items.count) }
                 let number = String(format: "%02d", index + 1)
                 switch item.kind {
                 case .recording:

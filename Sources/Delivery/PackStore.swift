@@ -473,6 +473,14 @@ public enum PackError: Error, Sendable, Equatable {
     case conflict(String)
     case gone(String)
     case storage(String)
+
+    /// The words for people, whatever the case.
+    public var message: String {
+        switch self {
+        case .notFound(let text), .forbidden(let text), .invalid(let text), .conflict(let text), .gone(let text), .storage(let text):
+            text
+        }
+    }
 }
 
 extension PackStore {

@@ -27,7 +27,8 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "LessonLink"),
         logger: logger)
     // Services stop in reverse order: the database closer is first so it closes last.
-    app.addServices(DatabaseCloser(database: services.database), services.processor, Sweeper(services: services, logger: logger))
+    app.addServices(
+        DatabaseCloser(database: services.database), services.processor, services.publishing, Sweeper(services: services, logger: logger))
     if config.runsWorker {
         app.addServices(config.worker(services.database, logger: logger))
     }
@@ -50,7 +51,7 @@ struct AppServices: Sendable {
     let media: MediaLayout
     let objects: ObjectStore
     let packs: PackStore
-    let publisher: PackPublisher
+    let publishing: PackPublishing
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -69,7 +70,9 @@ struct AppServices: Sendable {
             uploads: Uploads(database: database, layout: layout, settings: config.uploadSettings, processor: processor),
             metrics: ServerMetrics(), signer: try config.playbackSigner(), ladder: ladder, queue: config.jobQueue(database),
             media: MediaLayout(storageRoot: layout.root), objects: objects, packs: PackStore(database: database),
-            publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)))
+            publishing: PackPublishing(
+                publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
+                logger: logger))
     }
 }
 
@@ -115,7 +118,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         DirectoryController(directory: DirectoryStore(database: database), database: database, planner: TierPlanner(ladder: services.ladder))
             .endpoints)
     api.addRoutes(
-        PacksController(packs: services.packs, publisher: services.publisher, attachmentMaxSize: config.packAttachmentMaxSize)
+        PacksController(packs: services.packs, publishing: services.publishing, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     methods.load(router.routes.map { ($0.path.description, $0.method) })

@@ -140,8 +140,26 @@ struct PacksTests {
 
             // Editing after publishing starts version 2; version 1 never changes and stays downloadable.
             #expect(try await client.send("/api/v1/packs/\(pack)", .patch, token: teacher, json: ["notes": "第二版：加一段朗读。"]).status == .ok)
-            let v2 = try (try await client.send("/api/v1/packs/\(pack)/publish", .post, token: teacher)).decode(Published.self)
+            // This time in the background (Prefer: respond-async), followed over Server-Sent Events.
+            let accepted = try await client.send(
+                "/api/v1/packs/\(pack)/publish", .post, token: teacher, headers: [HTTPField.Name("Prefer")!: "respond-async"])
+            #expect(accepted.status == .accepted && accepted.headers[HTTPField.Name("Preference-Applied")!] == "respond-async")
+            #expect(accepted.headers[.location] == "/api/v1/packs/\(pack)/publish")
+            #expect(try await client.get("/api/v1/packs/\(pack)/publish", token: memberTeacher).status == .forbidden)
+            let stream = String(buffer: try await client.get("/api/v1/packs/\(pack)/publish/events", token: teacher).body)
+            let updates = stream.components(separatedBy: "\n\n").compactMap { block -> [String: Any]? in
+                guard let data = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") })?.dropFirst(6) else { return nil }
+                return try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]
+            }
+            #expect(updates.last?["state"] as? String == "published" && updates.last?["version"] as? Int == 2, "\(stream)")
+            #expect(updates.last?["itemsDone"] as? Int == updates.last?["items"] as? Int)
+            let finished = try await client.get("/api/v1/packs/\(pack)/publish", token: teacher)
+            let v2 = try finished.decode(Published.self)
             #expect(v2.version == 2 && v2.manifestSha256 != v1.manifestSha256)
+            // With nothing new in the draft, a publish is refused at once, in the background too.
+            let nothing = try await client.send(
+                "/api/v1/packs/\(pack)/publish", .post, token: teacher, headers: [HTTPField.Name("Prefer")!: "respond-async"])
+            #expect(nothing.status == .conflict)
             let again = try await client.get("/api/v1/packs/\(pack)/versions/1/manifest", token: memberTeacher)
             #expect(sha256(Data(buffer: again.body)) == v1.manifestSha256)
             let view = try await client.get("/api/v1/packs/\(pack)", token: memberTeacher)

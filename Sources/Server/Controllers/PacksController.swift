@@ -3,11 +3,13 @@ import HLS
 import Catalog
 import Delivery
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Media
 import NIOPosix
 import _NIOFileSystem
 import PackSync
+import ServiceLifecycle
 
 /// Resource packs (资源包): `/api/v1/packs`.
 ///
@@ -17,10 +19,10 @@ import PackSync
 /// `lessonlink mirror` does.
 struct PacksController {
     let packs: PackStore
-    let publisher: PackPublisher
+    let publishing: PackPublishing
     let attachmentMaxSize: Int64
 
-    var store: ObjectStore { publisher.store }
+    var store: ObjectStore { publishing.publisher.store }
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -34,6 +36,8 @@ struct PacksController {
         routes.delete(":id/items/:item", use: removeItem)
         routes.post(":id/attachments", use: attach)
         routes.post(":id/publish", use: publish)
+        routes.get(":id/publish", use: publishStatus)
+        routes.get(":id/publish/events", use: publishEvents)
         for method in [HTTPRequest.Method.get, .head] {
             routes.on(":id/versions/:number/manifest", method: method, use: manifest)
             routes.on(":id/versions/:number/zip", method: method, use: zip)
@@ -159,22 +163,75 @@ struct PacksController {
         return EditedResponse(status: .created, response: item)
     }
 
-    /// `POST /packs/{id}/publish`: freezes the draft as a new version.
-    @Sendable func publish(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<VersionResponse> {
+    /// `POST /packs/{id}/publish`: freezes the draft as a new version, within the request (201
+    /// with the version), or with `Prefer: respond-async` in the background (202 with the
+    /// status; follow `GET …/publish/events`).
+    @Sendable func publish(_ request: Request, context: AppRequestContext) async throws -> Response {
         let viewer = try viewer(context)
         let id = try packId(context)
-        let version = try await mapped {
-            let plan = try await publisher.prepare(id, by: viewer)
-            // Hashing and linking every file reads them all: the thread pool, not the event loop.
-            let assembled = try await NIOThreadPool.singleton.runIfActive { try publisher.assemble(plan, viewer: viewer) }
-            return try await publisher.commit(assembled, by: viewer)
+        let async = request.headers[HTTPField.Name("Prefer")!].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "respond-async" } } ?? false
+        if async {
+            let status = try await mapped { try await publishing.start(id, by: viewer) }
+            return try Self.json(
+                status, status: .accepted,
+                headers: [.location: "/api/v1/packs/\(id)/publish", HTTPField.Name("Preference-Applied")!: "respond-async"])
         }
-        context.logger.info("pack published", metadata: ["pack": "\(id)", "version": "\(version.number)"])
-        return EditedResponse(
-            status: .created,
-            response: VersionResponse(
+        let version = try await mapped { try await publishing.publish(id, by: viewer) }
+        return try Self.json(
+            VersionResponse(
                 pack: id, version: version.number, manifestSha256: version.manifestSha256 ?? "", fileCount: version.fileCount ?? 0,
-                totalSize: version.totalSize ?? 0, publishedAt: version.publishedAt ?? Date()))
+                totalSize: version.totalSize ?? 0, publishedAt: version.publishedAt ?? Date()),
+            status: .created)
+    }
+
+    /// `GET /packs/{id}/publish`: the pack's latest publish since the server started (makers).
+    @Sendable func publishStatus(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let status = try await latestPublish(context)
+        return try Self.json(status, status: .ok)
+    }
+
+    /// `GET /packs/{id}/publish/events`: Server-Sent Events (event "publish") with the status as it
+    /// changes, until the version is published or the publish failed.
+    @Sendable func publishEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try packId(context)
+        _ = try await latestPublish(context)
+        let publishing = self.publishing
+        let body = ResponseBody { writer in
+            var last: PackPublishing.PublishStatus?
+            while !Task.isCancelled && !Task.isShuttingDownGracefully, let status = publishing.status(pack: id) {
+                if status != last {
+                    let json = String(decoding: try Self.encoder.encode(status), as: UTF8.self)
+                    try await writer.write(ByteBuffer(string: "event: publish\ndata: \(json)\n\n"))
+                    last = status
+                }
+                if status.isFinished { break }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    private func latestPublish(_ context: AppRequestContext) async throws -> PackPublishing.PublishStatus {
+        let viewer = try viewer(context)
+        let id = try packId(context)
+        try await mapped { try await packs.requireMaker(id, viewer: viewer) }
+        guard let status = publishing.status(pack: id) else { throw APIError.notFound("publish of pack \(id)") }
+        return status
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
     // MARK: - Downloads

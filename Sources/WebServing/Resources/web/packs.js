@@ -158,13 +158,35 @@ Object.assign(pages, {
 
       const publish = el("button", { type: "button", id: "publish" }, "发布新版本");
       const status = el("span", { id: "publish-status", class: "muted" });
+      const bar = el("progress", { id: "publish-progress", value: "0", max: "1", hidden: "" });
       publish.addEventListener("click", async () => {
         publish.disabled = true;
         status.textContent = "正在发布…";
         try {
-          const version = await api.request("POST", `/api/v1/packs/${pack.id}/publish`);
-          status.textContent = `已发布第${version.version}版：${version.fileCount} 个文件，${formatBytes(version.totalSize)}`;
-          setTimeout(() => location.reload(), 800);
+          // In the background (RFC 7240 respond-async): a pack of long lessons takes a while to
+          // hash and link, and the page follows it over Server-Sent Events.
+          const response = await fetch(`/api/v1/packs/${pack.id}/publish`, { method: "POST", headers: { Prefer: "respond-async" } });
+          if (!response.ok) throw await api.error(response);
+          bar.hidden = false;
+          const events = new EventSource(`/api/v1/packs/${pack.id}/publish/events`);
+          events.addEventListener("publish", (event) => {
+            const progress = JSON.parse(event.data);
+            bar.value = progress.items ? progress.itemsDone / progress.items : 0;
+            if (progress.state === "published") {
+              events.close();
+              status.textContent = `已发布第${progress.version}版`;
+              setTimeout(() => location.reload(), 800);
+            } else if (progress.state === "failed") {
+              events.close();
+              bar.hidden = true;
+              status.textContent = "";
+              publish.disabled = false;
+              showError(new Error(progress.error));
+            } else {
+              status.textContent = `正在发布：${progress.itemsDone} / ${progress.items} 项`;
+            }
+          });
+          events.onerror = () => { /* EventSource reconnects by itself */ };
         } catch (error) {
           status.textContent = "";
           publish.disabled = false;
@@ -178,7 +200,7 @@ Object.assign(pages, {
           + (latest ? ` · 最新发布：第${latest.number}版` : "")),
         form, el("h2", {}, "内容"), items,
         current.items.length === 0 ? el("p", { class: "muted" }, "还没有内容") : "",
-        add, attach, el("p", {}, draft ? publish : "", " ", status),
+        add, attach, el("p", {}, draft ? publish : "", " ", status, " ", bar),
         latest ? el("p", {}, el("a", { href: `/api/v1/packs/${pack.id}/versions/${latest.number}/zip` }, `下载第${latest.number}版（ZIP）`)) : "");
     }
   },
