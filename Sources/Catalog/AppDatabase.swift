@@ -21,6 +21,11 @@ public struct AppDatabase: Sendable {
         return try AppDatabase(DatabasePool(path: path, configuration: configuration))
     }
 
+    /// Closes the pool's connections (at shutdown, after every other service has stopped).
+    public func close() throws {
+        if let pool = writer as? DatabasePool { try pool.close() }
+    }
+
     /// An empty database in memory, with every migration applied.
     public static func inMemory() throws -> AppDatabase {
         try AppDatabase(DatabaseQueue(configuration: configuration))

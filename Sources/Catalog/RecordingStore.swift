@@ -268,6 +268,13 @@ public struct RecordingStore: Sendable {
 
     // MARK: Reading
 
+    /// Every live, playable recording, oldest first (what `retranscode --all` re-runs).
+    public func readyIds() async throws -> [Int64] {
+        try await database.writer.read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE state = 'ready' AND deletedAt IS NULL ORDER BY id")
+        }
+    }
+
     /// One recording row, deleted or not.
     public func recording(_ id: Int64) async throws -> Recording? {
         try await database.writer.read { db in try Recording.fetchOne(db, key: id) }

@@ -97,25 +97,9 @@ public final class UploadProcessor: Service, Sendable {
     private func finish(
         _ upload: Upload, recordingId: Int64, sha256: String, accepted: (info: MediaInfo, sourcePath: String)?, failure: String?
     ) async throws {
-        let maxAttempts = self.maxAttempts
-        try await database.writer.write { db in
-            guard var recording = try Recording.fetchOne(db, key: recordingId) else { return }
-            recording.sourceSha256 = sha256
-            recording.sourceSize = upload.length
-            recording.mediaInfo = accepted.map { SourceMedia($0.info) }
-            recording.sourcePath = accepted?.sourcePath
-            if recording.deletedAt == nil {
-                if let failure {
-                    try RecordingStore.transition(&recording, .rejected(reason: failure), db)
-                } else {
-                    try RecordingStore.transition(&recording, .accepted, db)
-                    try JobQueue.enqueue(recordingId: recordingId, maxAttempts: maxAttempts, db)
-                }
-            } else {
-                try RecordingStore.update(&recording, db)
-            }
-            try UploadStore.markProcessed(upload.id, db)
-        }
+        try await store.recordOutcome(
+            of: upload, recordingId: recordingId, sha256: sha256, source: accepted.map { (SourceMedia($0.info), $0.sourcePath) },
+            failure: failure, maxAttempts: maxAttempts)
         logger.info(
             "upload processed",
             metadata: ["upload": "\(upload.id)", "recording": "\(recordingId)", "state": "\(failure == nil ? "queued" : "failed")"])

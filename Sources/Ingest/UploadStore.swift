@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import GRDB
+import Transcoding
 
 /// Every read and write of the `upload` table.
 public struct UploadStore: Sendable {
@@ -106,8 +107,32 @@ public struct UploadStore: Sendable {
         }
     }
 
-    static func markProcessed(_ id: String, at date: Date = Date(), _ db: Database) throws {
-        try db.execute(sql: "UPDATE upload SET processedAt = ? WHERE id = ?", arguments: [date, id])
+    /// Records what processing found, in one transaction: the source's hash and size on the
+    /// recording, then either accepted (its source and media facts stored, a transcode queued) or
+    /// rejected with the reason; and the upload marked processed. A recording deleted meanwhile
+    /// keeps its state.
+    func recordOutcome(
+        of upload: Upload, recordingId: Int64, sha256: String, source: (media: SourceMedia, path: String)?, failure: String?,
+        maxAttempts: Int
+    ) async throws {
+        try await database.writer.write { db in
+            guard var recording = try Recording.fetchOne(db, key: recordingId) else { return }
+            recording.sourceSha256 = sha256
+            recording.sourceSize = upload.length
+            recording.mediaInfo = source?.media
+            recording.sourcePath = source?.path
+            if recording.deletedAt == nil {
+                if let failure {
+                    try RecordingStore.transition(&recording, .rejected(reason: failure), db)
+                } else {
+                    try RecordingStore.transition(&recording, .accepted, db)
+                    try JobQueue.enqueue(recordingId: recordingId, maxAttempts: maxAttempts, db)
+                }
+            } else {
+                try RecordingStore.update(&recording, db)
+            }
+            try db.execute(sql: "UPDATE upload SET processedAt = ? WHERE id = ?", arguments: [Date(), upload.id])
+        }
     }
 
     /// Removes an upload; an unfinished one takes its recording with it (nothing will ever fill it).

@@ -135,6 +135,6 @@ struct DatabaseCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        if let pool = database.writer as? DatabasePool { try pool.close() }
+        try database.close()
     }
 }

@@ -12,6 +12,7 @@ struct Authenticator: Sendable {
     let database: AppDatabase
     let tokenLifetime: TimeInterval
     let bcryptCost: Int
+    var sessions: SessionStore { SessionStore(database: database) }
 
     /// A new opaque bearer token: 32 random bytes, base64url.
     static func newToken() -> String { Data.randomToken() }
@@ -32,47 +33,29 @@ struct Authenticator: Sendable {
 
     /// Checks a username and password; returns the person and a new session token.
     func signIn(username: String, password: String) async throws -> (Person, token: String, expiresAt: Date)? {
-        let person = try await database.writer.read { db in
-            try Person.filter(Person.Columns.username == username).fetchOne(db)
-        }
+        let person = try await sessions.person(username: username)
         // Verify against a real hash even for unknown users, so timing does not reveal who exists.
         let hash = person?.passwordHash ?? "$2b$12$C6UzMDM.H6dfI/f/IKxGhuJZFLnC0pG7b0s5ZgkP3PBqo/hUAvMGi"
         guard await verify(password, hash: hash), let person, !person.disabled else { return nil }
         let token = Self.newToken()
         let now = Date()
         let expiresAt = now.addingTimeInterval(tokenLifetime)
-        try await database.writer.write { db in
-            var session = AuthSession(tokenHash: Self.tokenHash(token), personId: person.id!, createdAt: now, expiresAt: expiresAt)
-            try session.insert(db)
-        }
+        try await sessions.open(tokenHash: Self.tokenHash(token), for: person, at: now, until: expiresAt)
         return (person, token, expiresAt)
     }
 
     /// The person a token belongs to, if the session is live.
     func person(forToken token: String) async throws -> Person? {
-        let hash = Self.tokenHash(token)
-        return try await database.writer.read { db in
-            try Person.fetchOne(
-                db,
-                sql: """
-                    SELECT person.* FROM authSession JOIN person ON person.id = authSession.personId
-                    WHERE authSession.tokenHash = ? AND authSession.expiresAt > ? AND person.disabled = 0
-                    """, arguments: [hash, Date()])
-        }
+        try await sessions.person(tokenHash: Self.tokenHash(token))
     }
 
     func signOut(token: String) async throws {
-        let hash = Self.tokenHash(token)
-        _ = try await database.writer.write { db in
-            try AuthSession.filter(AuthSession.Columns.tokenHash == hash).deleteAll(db)
-        }
+        try await sessions.close(tokenHash: Self.tokenHash(token))
     }
 
     /// Forgets sessions past their expiry.
     func sweepSessions(now: Date = Date()) async throws {
-        _ = try await database.writer.write { db in
-            try AuthSession.filter(AuthSession.Columns.expiresAt < now).deleteAll(db)
-        }
+        try await sessions.sweep(now: now)
     }
 }
 

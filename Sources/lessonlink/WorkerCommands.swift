@@ -132,9 +132,7 @@ struct RetranscodeCommand: AsyncParsableCommand {
         let queue = config.jobQueue(database)
         var ids = options.splitIDs().ids
         if all {
-            ids = try await database.writer.read { db in
-                try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE state = 'ready' AND deletedAt IS NULL ORDER BY id")
-            }
+            ids = try await RecordingStore(database: database).readyIds()
         }
         try await JobsCommand.each(ids) { id in
             let job = try await queue.retry(recordingId: id)
@@ -158,9 +156,7 @@ struct PlanCommand: AsyncParsableCommand {
         let config = try await options.load()
         let database = try AppDatabase.open(path: config.databasePath)
         let planner = TierPlanner(ladder: try Ladder.load(path: config.ladderPath))
-        let schools = try await database.writer.read { db in
-            try School.order(School.Columns.districtId, School.Columns.name).fetchAll(db).map { ($0.id!, $0.name) }
-        }
+        let schools = try await DirectoryStore(database: database).schools().map { ($0.id!, $0.name) }
         print("school".padded(28) + "uplink".padded(9) + "classrooms".padded(12) + "each".padded(11) + "tier".padded(8) + "")
         var underServed = 0
         for (id, name) in schools where school == nil || school == id {
