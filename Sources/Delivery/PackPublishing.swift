@@ -85,16 +85,15 @@ public final class PackPublishing: Service, Sendable {
     @discardableResult
     private func execute(_ job: Job) async throws -> PackVersion {
         let pack = job.plan.packId
-        update(pack) { $0 = PublishStatus(pack: pack, state: .publishing, itemsDone: 0, items: job.plan.itemCount, updatedAt: Date()) }
+        statuses.withLock {
+            $0[pack] = PublishStatus(pack: pack, state: .publishing, itemsDone: 0, items: job.plan.itemCount, updatedAt: Date())
+        }
         do {
             let publisher = self.publisher
             // Hashing and linking every file reads them all: the thread pool, not the event loop.
             let assembled = try await NIOThreadPool.singleton.runIfActive { [self] in
                 try publisher.assemble(job.plan, viewer: job.viewer) { done, _ in
-                    update(pack) { status in
-                        status.itemsDone = done
-                        status.updatedAt = Date()
-                    }
+                    update(pack) { $0.itemsDone = done }
                 }
             }
             let version = try await publisher.commit(assembled, by: job.viewer)
@@ -104,7 +103,6 @@ public final class PackPublishing: Service, Sendable {
                 status.manifestSha256 = version.manifestSha256
                 status.fileCount = version.fileCount
                 status.totalSize = version.totalSize
-                status.updatedAt = Date()
             }
             logger.info("pack published", metadata: ["pack": "\(pack)", "version": "\(version.number)"])
             return version
@@ -113,23 +111,19 @@ public final class PackPublishing: Service, Sendable {
             update(pack) { status in
                 status.state = .failed
                 status.error = message
-                status.updatedAt = Date()
             }
             logger.warning("pack publishing failed", metadata: ["pack": "\(pack)", "error": "\(message)"])
             throw error
         }
     }
 
+    /// Changes the status of a publish under way (`execute` made it) and stamps the time.
     private func update(_ pack: Int64, _ change: (inout PublishStatus) -> Void) {
         statuses.withLock { statuses in
-            if var status = statuses[pack] {
-                change(&status)
-                statuses[pack] = status
-            } else {
-                var status = PublishStatus(pack: pack, state: .publishing, itemsDone: 0, items: 0, updatedAt: Date())
-                change(&status)
-                statuses[pack] = status
-            }
+            guard var status = statuses[pack] else { return }
+            change(&status)
+            status.updatedAt = Date()
+            statuses[pack] = status
         }
     }
 }

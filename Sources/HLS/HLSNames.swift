@@ -32,11 +32,8 @@ public enum HLSNames {
     /// A tier's media playlist, relative to the version folder (`720p/index.m3u8`).
     public static func mediaPlaylist(tier: String) -> String { "\(tier)/\(mediaPlaylist)" }
 
-    /// The one-tier master for `tier` (`master-360p.m3u8`): what a player with native HLS, which
-    /// picks variants itself, is given when someone chooses a tier by hand.
-    public static func singleTierMaster(_ tier: String) -> String { "master-\(tier).m3u8" }
-
-    /// The tier a one-tier master name asks for, or nil.
+    /// The tier a one-tier master name (`master-360p.m3u8`) asks for, or nil: what a player with
+    /// native HLS, which picks variants itself, is given when someone chooses a tier by hand.
     public static func singleTier(of name: String) -> String? {
         guard name.hasPrefix("master-"), name.hasSuffix(".m3u8") else { return nil }
         let tier = String(name.dropFirst(7).dropLast(5))

@@ -255,12 +255,9 @@ public struct JobQueue: Sendable {
         }
     }
 
-    /// Ids of the recording's queued or running jobs (whose folders a sweep must leave alone).
-    public func activeJobIds(recordingId: Int64) async throws -> Set<Int64> {
-        try await database.writer.read { db -> Set<Int64> in
-            guard let id = try Self.activeJob(recordingId: recordingId, db)?.id else { return [] }
-            return [id]
-        }
+    /// The id of the recording's queued or running job, if any (its folders a sweep must leave alone).
+    public func activeJobId(recordingId: Int64) async throws -> Int64? {
+        try await database.writer.read { db in try Self.activeJob(recordingId: recordingId, db)?.id }
     }
 
     /// The recording's queued or running job; the schema allows one at most.

@@ -57,7 +57,7 @@ extension MediaLayout {
         for name in names {
             guard let recordingId = Int64(name) else { continue }
             let recording = try await recordings.recording(recordingId)
-            let activeJobs = try await queue.activeJobIds(recordingId: recordingId)
+            let activeJob = try await queue.activeJobId(recordingId: recordingId)
             let directory = recordingDirectory(recordingId)
             guard let recording, recording.deletedAt == nil else {
                 remove(directory)
@@ -68,9 +68,9 @@ extension MediaLayout {
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 let keep: Bool
                 if entry.hasPrefix("v"), let job = Int64(entry.dropFirst()) {
-                    keep = entry == recording.mediaVersion || activeJobs.contains(job) || !oldVersionsExpired
+                    keep = entry == recording.mediaVersion || job == activeJob || !oldVersionsExpired
                 } else if let job = StorageLayout.stagingJob(entry) {
-                    keep = activeJobs.contains(job)
+                    keep = job == activeJob
                 } else {
                     keep = true  // not ours: leave it to whoever put it there
                 }

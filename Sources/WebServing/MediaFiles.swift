@@ -13,7 +13,7 @@ public enum MediaFiles {
         switch components.count {
         case 1 where components[0] == HLSNames.master || components[0] == HLSNames.poster:
             return components[0]
-        case 1 where singleTier(components[0]) != nil:
+        case 1 where HLSNames.singleTier(of: components[0]) != nil:
             return components[0]
         case 2 where HLSNames.isTierName(components[0]) && HLSNames.isTierFile(components[1]):
             return "\(components[0])/\(components[1])"
@@ -21,9 +21,6 @@ public enum MediaFiles {
             return nil
         }
     }
-
-    /// The tier of a one-tier master (`master-360p.m3u8`).
-    public static func singleTier(_ name: String) -> String? { HLSNames.singleTier(of: name) }
 
     /// Whether a version folder name has the shape the worker gives it (`v12`).
     public static func isVersion(_ name: String) -> Bool {

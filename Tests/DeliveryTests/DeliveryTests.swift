@@ -93,8 +93,8 @@ struct SingleTierTests {
 
     @Test("A one-tier master keeps that tier, its I-frames and the audio rendition")
     func filter() throws {
-        #expect(MediaFiles.singleTier("master-360p.m3u8") == "360p")
-        #expect(MediaFiles.singleTier("master-../x.m3u8") == nil)
+        #expect(HLSNames.singleTier(of: "master-360p.m3u8") == "360p")
+        #expect(HLSNames.singleTier(of: "master-../x.m3u8") == nil)
         #expect(MediaFiles.relativePath(["master-360p.m3u8"]) == "master-360p.m3u8")
         let reduced = try #require(HLSPlaylist.singleTierMaster(master, tier: "360p"))
         #expect(reduced.contains("360p/index.m3u8") && reduced.contains("360p/iframes.m3u8") && reduced.contains("audio/index.m3u8"))

@@ -46,7 +46,7 @@ struct MediaController {
         }
         let folder = "\(mediaRoot)/\(recordingId)/\(version)"
         let cors: HTTPFields = [.accessControlAllowOrigin: "*"]
-        if MediaFiles.singleTier(relative) != nil {
+        if HLSNames.singleTier(of: relative) != nil {
             guard let response = FileResponder.singleTierMaster(named: relative, from: "\(folder)/\(HLSNames.master)", headers: cors) else {
                 throw APIError.notFound("media file")
             }

@@ -196,22 +196,9 @@ struct PacksController {
         let id = try packId(context)
         _ = try await latestPublish(context)
         let publishing = self.publishing
-        let body = ResponseBody { writer in
-            var last: PackPublishing.PublishStatus?
-            while !Task.isCancelled && !Task.isShuttingDownGracefully, let status = publishing.status(pack: id) {
-                if status != last {
-                    let json = String(decoding: try Self.encoder.encode(status), as: UTF8.self)
-                    try await writer.write(ByteBuffer(string: "event: publish\ndata: \(json)\n\n"))
-                    last = status
-                }
-                if status.isFinished { break }
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
-            }
-            try await writer.finish(nil)
+        return ServerSentEvents.poll(event: "publish", every: .milliseconds(250)) {
+            publishing.status(pack: id).map { ($0, $0.isFinished) }
         }
-        return Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body)
     }
 
     private func latestPublish(_ context: AppRequestContext) async throws -> PackPublishing.PublishStatus {
@@ -303,7 +290,7 @@ struct PacksController {
         guard let file = try await packs.file(versionId: version.id!, path: path) else {
             // A one-tier master, for native HLS players when someone picks a tier by hand.
             let folder = (path as NSString).deletingLastPathComponent
-            if MediaFiles.singleTier((path as NSString).lastPathComponent) != nil,
+            if HLSNames.singleTier(of: (path as NSString).lastPathComponent) != nil,
                 let master = try await packs.file(versionId: version.id!, path: "\(folder)/\(HLSNames.master)"),
                 let response = FileResponder.singleTierMaster(named: (path as NSString).lastPathComponent, from: store.path(of: master.sha256))
             {

@@ -204,37 +204,13 @@ struct RecordingsController {
         let id = try id(context)
         _ = try await visible(id, viewer: viewer)
         let store = self.store
-        let body = ResponseBody { writer in
-            var last: StateEvent?
-            var quiet = 0
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
-            // Ends with the recording's work, the client, or the server's graceful shutdown (a
-            // classroom's stream must not hold a restart up).
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                guard let summary = try await store.summary(id, viewer: viewer) else { break }
-                let event = StateEvent(state: summary.state, failure: summary.failure, transcode: summary.transcode)
-                if event != last {
-                    let json = String(decoding: try encoder.encode(event), as: UTF8.self)
-                    try await writer.write(ByteBuffer(string: "event: state\ndata: \(json)\n\n"))
-                    last = event
-                    quiet = 0
-                } else if quiet >= 15 {
-                    // A comment line keeps proxies from closing an idle stream.
-                    try await writer.write(ByteBuffer(string: ": waiting\n\n"))
-                    quiet = 0
-                }
-                if summary.state == .ready || summary.state == .failed, summary.transcode?.state != .running, summary.transcode?.state != .queued {
-                    break
-                }
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-                quiet += 1
-            }
-            try await writer.finish(nil)
+        return ServerSentEvents.poll(event: "state", every: .seconds(1), keepAlive: 15) { () -> (value: StateEvent, last: Bool)? in
+            guard let summary = try await store.summary(id, viewer: viewer) else { return nil }
+            let finished =
+                (summary.state == .ready || summary.state == .failed) && summary.transcode?.state != .running
+                && summary.transcode?.state != .queued
+            return (StateEvent(state: summary.state, failure: summary.failure, transcode: summary.transcode), finished)
         }
-        return Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body)
     }
 
     // MARK: - Transcoding
