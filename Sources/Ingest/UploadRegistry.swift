@@ -36,8 +36,6 @@ actor UploadRegistry {
         for continuation in holder.released { continuation.resume() }
     }
 
-    var activeCount: Int { holders.count }
-
     /// The running hash, when it covers exactly `offset` bytes (after a restart it does not).
     func hash(_ id: String, offset: Int64) -> HashState? {
         guard let entry = hashes[id], entry.offset == offset else { return nil }

@@ -276,9 +276,6 @@ public struct Uploads: Sendable {
         await registry.release(upload.id, token: token)
         try? FileManager.default.removeItem(atPath: layout.uploadData(upload.id))
     }
-
-    /// Requests writing right now.
-    public var activeCount: Int { get async { await registry.activeCount } }
 }
 
 extension Uploads {
