@@ -4,8 +4,9 @@ import GRDB
 /// The LessonLink database: one SQLite file, opened as a WAL-mode `DatabasePool` so the web
 /// server's reads never wait for an upload's or a worker's write. Migrations run on open.
 public struct AppDatabase: Sendable {
-    /// The GRDB connection (a pool on disk, a queue in memory for tests).
-    public let writer: any DatabaseWriter
+    /// The GRDB connection (a pool on disk, a queue in memory for tests). Private: every module
+    /// reaches the tables through a store's intent-named methods, which use `read` and `write`.
+    private let writer: any DatabaseWriter
 
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
@@ -19,6 +20,16 @@ public struct AppDatabase: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         return try AppDatabase(DatabasePool(path: path, configuration: configuration))
+    }
+
+    /// Runs `body` on a read-only snapshot; with WAL it never waits for a writer.
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    /// Runs `body` in one write transaction (serialized with every other writer).
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
     }
 
     /// Closes the pool's connections (at shutdown, after every other service has stopped).

@@ -201,7 +201,7 @@ public struct RecordingStore: Sendable {
     /// recording's school. Returns false when the recording does not exist.
     @discardableResult
     public func edit(_ id: Int64, _ edit: Edit) async throws -> Bool {
-        try await database.writer.write { db in
+        try await database.write { db in
             guard var recording = try Recording.fetchOne(db, key: id) else { return false }
             if let title = edit.title { recording.title = title.trimmingCharacters(in: .whitespaces) }
             if let description = edit.description { recording.description = description }
@@ -225,12 +225,12 @@ public struct RecordingStore: Sendable {
 
     /// Soft-deletes a recording (`RecordingLifecycle`'s `deleted` event).
     public func delete(_ id: Int64) async throws {
-        try await database.writer.write { db in try Self.softDelete(id, db) }
+        try await database.write { db in try Self.softDelete(id, db) }
     }
 
     /// Whether the recording exists and is not deleted.
     public func isLive(_ id: Int64) async throws -> Bool {
-        try await database.writer.read { db in
+        try await database.read { db in
             try Bool.fetchOne(db, sql: "SELECT deletedAt IS NULL FROM recording WHERE id = ?", arguments: [id]) ?? false
         }
     }
@@ -238,7 +238,7 @@ public struct RecordingStore: Sendable {
     /// The published media version of a recording and its tiers, tallest first; nil before the
     /// first transcode is published.
     public func published(_ id: Int64) async throws -> (version: String, renditions: [Rendition])? {
-        try await database.writer.read { db in
+        try await database.read { db in
             guard let version = try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [id]) else {
                 return nil
             }
@@ -252,13 +252,13 @@ public struct RecordingStore: Sendable {
     /// the files, then the row forgets them (a folder that cannot be removed is tried again at the
     /// next call). The row itself stays (orders and packs may name it). Returns how many were purged.
     public func purgeDeletedSources(_ removeFolder: (Int64) throws -> Void) async throws -> Int {
-        let deleted = try await database.writer.read { db in
+        let deleted = try await database.read { db in
             try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE deletedAt IS NOT NULL AND sourcePath IS NOT NULL")
         }
         var purged = 0
         for id in deleted {
             do { try removeFolder(id) } catch { continue }
-            try await database.writer.write { db in
+            try await database.write { db in
                 try db.execute(sql: "UPDATE recording SET sourcePath = NULL WHERE id = ?", arguments: [id])
             }
             purged += 1
@@ -270,19 +270,19 @@ public struct RecordingStore: Sendable {
 
     /// Every live, playable recording, oldest first (what `retranscode --all` re-runs).
     public func readyIds() async throws -> [Int64] {
-        try await database.writer.read { db in
+        try await database.read { db in
             try Int64.fetchAll(db, sql: "SELECT id FROM recording WHERE state = 'ready' AND deletedAt IS NULL ORDER BY id")
         }
     }
 
     /// One recording row, deleted or not.
     public func recording(_ id: Int64) async throws -> Recording? {
-        try await database.writer.read { db in try Recording.fetchOne(db, key: id) }
+        try await database.read { db in try Recording.fetchOne(db, key: id) }
     }
 
     /// A live recording's source file, relative to the storage root.
     public func sourcePath(of id: Int64) async throws -> String? {
-        try await database.writer.read { db in
+        try await database.read { db in
             try String.fetchOne(db, sql: "SELECT sourcePath FROM recording WHERE id = ? AND deletedAt IS NULL", arguments: [id])
         }
     }
@@ -290,7 +290,7 @@ public struct RecordingStore: Sendable {
     /// A live recording, other than `id`, whose source has this SHA-256: the same file uploaded
     /// twice. Failed recordings do not count (their teacher may be trying again).
     public func sameSource(sha256: String, except id: Int64) async throws -> Recording? {
-        try await database.writer.read { db in
+        try await database.read { db in
             try Recording.fetchOne(
                 db,
                 sql: "SELECT * FROM recording WHERE sourceSha256 = ? AND deletedAt IS NULL AND state != 'failed' AND id != ?",
@@ -317,7 +317,7 @@ public struct RecordingStore: Sendable {
     /// `renditions` also reads its published tiers, which permission checks and the events
     /// stream do not need.
     public func summary(_ id: Int64, viewer: Viewer, renditions: Bool = false) async throws -> RecordingSummary? {
-        try await database.writer.read { db in
+        try await database.read { db in
             let visibility = viewer.visibility
             let row = try Row.fetchOne(
                 db, sql: "\(Self.selectSummary()) WHERE r.id = ? AND r.deletedAt IS NULL AND \(visibility.sql)",
@@ -387,7 +387,7 @@ public struct RecordingStore: Sendable {
             LIMIT \(limit + 1)
             """
         let statementArguments = StatementArguments(arguments.map { $0.databaseValue })
-        return try await database.writer.read { db in
+        return try await database.read { db in
             var rows = try Row.fetchAll(db, sql: sql, arguments: statementArguments)
             var next: String?
             if rows.count > limit {

@@ -8,12 +8,12 @@ public struct SessionStore: Sendable {
     public init(database: AppDatabase) { self.database = database }
 
     public func person(username: String) async throws -> Person? {
-        try await database.writer.read { db in try Person.filter(Person.Columns.username == username).fetchOne(db) }
+        try await database.read { db in try Person.filter(Person.Columns.username == username).fetchOne(db) }
     }
 
     /// Records a new session for `person` under the hash of its token.
     public func open(tokenHash: String, for person: Person, at now: Date, until expiresAt: Date) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             var session = AuthSession(tokenHash: tokenHash, personId: person.id!, createdAt: now, expiresAt: expiresAt)
             try session.insert(db)
         }
@@ -21,7 +21,7 @@ public struct SessionStore: Sendable {
 
     /// The enabled person whose live session has this token hash.
     public func person(tokenHash: String, at now: Date = Date()) async throws -> Person? {
-        try await database.writer.read { db in
+        try await database.read { db in
             try Person.fetchOne(
                 db,
                 sql: """
@@ -32,14 +32,14 @@ public struct SessionStore: Sendable {
     }
 
     public func close(tokenHash: String) async throws {
-        _ = try await database.writer.write { db in
+        _ = try await database.write { db in
             try AuthSession.filter(AuthSession.Columns.tokenHash == tokenHash).deleteAll(db)
         }
     }
 
     /// Forgets sessions past their expiry.
     public func sweep(now: Date = Date()) async throws {
-        _ = try await database.writer.write { db in
+        _ = try await database.write { db in
             try AuthSession.filter(AuthSession.Columns.expiresAt < now).deleteAll(db)
         }
     }

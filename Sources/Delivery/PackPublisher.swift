@@ -57,7 +57,7 @@ public struct PackPublisher: Sendable {
         let ranked = planner.ladder.video.sorted { $0.maxRate > $1.maxRate }
         for target in targets {
             let plan = try await planner.plan(school: target.schoolId, classrooms: nil, headroom: 0.3, database: database)
-            let name = try await database.writer.read { db in try School.fetchOne(db, key: target.schoolId)?.name } ?? "?"
+            let name = try await database.read { db in try School.fetchOne(db, key: target.schoolId)?.name } ?? "?"
             schools.append(.init(id: target.schoolId, name: name, grades: target.gradeList, tier: plan?.tier))
             if let best = plan?.tier, let index = ranked.firstIndex(where: { $0.name == best }) {
                 tiers.formUnion(ranked[index...].map(\.name))
@@ -66,7 +66,7 @@ public struct PackPublisher: Sendable {
             }
         }
         let recordingIds = Set(items.compactMap(\.recordingId))
-        let (media, leadSchool, publisher) = try await database.writer.read { db in
+        let (media, leadSchool, publisher) = try await database.read { db in
             var media: [Int64: (String, [Rendition])] = [:]
             for id in recordingIds {
                 guard let row = try Row.fetchOne(
@@ -148,7 +148,7 @@ public struct PackPublisher: Sendable {
     /// Freezes the draft as a published version. Throws `.conflict` if someone else published or
     /// changed it meanwhile.
     public func commit(_ assembled: Assembled, by viewer: Viewer) async throws -> PackVersion {
-        try await database.writer.write { db in
+        try await database.write { db in
             let plan = assembled.plan
             guard var version = try PackVersion.fetchOne(db, key: plan.version.id!), version.state == .draft,
                 version.title == plan.version.title, version.notes == plan.version.notes,

@@ -95,7 +95,7 @@ public struct PackStore: Sendable {
 
     /// Packs the viewer may see, newest first.
     public func list(for viewer: Viewer) async throws -> [Summary] {
-        try await database.writer.read { db in
+        try await database.read { db in
             let (condition, arguments) = Self.visibility(viewer)
             let rows = try Row.fetchAll(
                 db,
@@ -120,7 +120,7 @@ public struct PackStore: Sendable {
 
     /// One pack as the viewer may see it. Throws `.notFound` or `.forbidden`.
     public func view(_ packId: Int64, for viewer: Viewer) async throws -> PackView {
-        try await database.writer.read { db in
+        try await database.read { db in
             let (pack, school, access) = try Self.authorize(db, packId: packId, viewer: viewer)
             let versions = try Self.readableVersions(db, packId: packId, viewer: viewer, access: access)
             return PackView(
@@ -131,7 +131,7 @@ public struct PackStore: Sendable {
 
     /// A published version the viewer may download. Throws `.notFound`, `.forbidden` or `.gone`.
     public func publishedVersion(_ packId: Int64, number: Int, for viewer: Viewer) async throws -> PackVersion {
-        try await database.writer.read { db in
+        try await database.read { db in
             let (_, _, access) = try Self.authorize(db, packId: packId, viewer: viewer)
             let versions = try Self.readableVersions(db, packId: packId, viewer: viewer, access: access)
             guard let version = versions.first(where: { $0.number == number && $0.state == .published }) else {
@@ -144,13 +144,13 @@ public struct PackStore: Sendable {
 
     /// The files of a published version, in manifest order.
     public func files(versionId: Int64) async throws -> [PackFile] {
-        try await database.writer.read { db in
+        try await database.read { db in
             try PackFile.filter(PackFile.Columns.versionId == versionId).order(PackFile.Columns.position).fetchAll(db)
         }
     }
 
     public func file(versionId: Int64, path: String) async throws -> PackFile? {
-        try await database.writer.read { db in
+        try await database.read { db in
             try PackFile.fetchOne(db, key: ["versionId": versionId, "path": path])
         }
     }
@@ -159,13 +159,13 @@ public struct PackStore: Sendable {
 
     /// Throws unless the viewer may change the pack (checked before accepting an upload's bytes).
     public func requireMaker(_ packId: Int64, viewer: Viewer) async throws {
-        _ = try await database.writer.read { db in try Self.authorizeMaker(db, packId: packId, viewer: viewer) }
+        _ = try await database.read { db in try Self.authorizeMaker(db, packId: packId, viewer: viewer) }
     }
 
     /// Deletes a pack (its makers only): it leaves every listing at once, so school mirrors drop
     /// it at their next sync; the sweep releases its files.
     public func delete(_ packId: Int64, by viewer: Viewer, now: Date = Date()) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             try db.execute(sql: "UPDATE resourcePack SET deletedAt = ? WHERE id = ?", arguments: [now, packId])
         }
@@ -175,7 +175,7 @@ public struct PackStore: Sendable {
     /// school; a coordinator's or admin's to `leadSchoolId` (a coordinator's district's lead school
     /// by default).
     public func create(by viewer: Viewer, leadSchoolId: Int64?, changes: Changes) async throws -> PackView {
-        let id = try await database.writer.write { db -> Int64 in
+        let id = try await database.write { db -> Int64 in
             let schoolId: Int64
             switch viewer.role {
             case .teacher:
@@ -221,7 +221,7 @@ public struct PackStore: Sendable {
     /// Applies changes to the pack's draft, starting a new draft from the latest published
     /// version when there is none: a published version never changes.
     public func edit(_ packId: Int64, by viewer: Viewer, changes: Changes) async throws -> PackView {
-        try await database.writer.write { db in
+        try await database.write { db in
             let (_, school) = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             var draft = try Self.draft(db, packId: packId, viewer: viewer)
             try Self.apply(changes, to: &draft, school: school, db)
@@ -234,7 +234,7 @@ public struct PackStore: Sendable {
     public func addRecording(
         _ packId: Int64, by viewer: Viewer, recordingId: Int64, title: String?, note: String, clipStart: Double?, clipEnd: Double?
     ) async throws -> PackItem {
-        try await database.writer.write { db in
+        try await database.write { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             guard let row = try Row.fetchOne(
                 db,
@@ -268,7 +268,7 @@ public struct PackStore: Sendable {
     public func addAttachment(
         _ packId: Int64, by viewer: Viewer, fileName: String, title: String?, note: String, object: ObjectStore.Object
     ) async throws -> PackItem {
-        try await database.writer.write { db in
+        try await database.write { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             let draft = try Self.draft(db, packId: packId, viewer: viewer)
             var item = PackItem(
@@ -280,7 +280,7 @@ public struct PackStore: Sendable {
     }
 
     public func removeItem(_ packId: Int64, itemId: Int64, by viewer: Viewer) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             let draft = try Self.draft(db, packId: packId, viewer: viewer)
             let deleted = try PackItem.filter(Column("id") == itemId && PackItem.Columns.versionId == draft.id!).deleteAll(db)
@@ -290,7 +290,7 @@ public struct PackStore: Sendable {
 
     /// Puts the draft's items in the given order (every item id exactly once).
     public func reorder(_ packId: Int64, itemIds: [Int64], by viewer: Viewer) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             let draft = try Self.draft(db, packId: packId, viewer: viewer)
             let items = try PackItem.filter(PackItem.Columns.versionId == draft.id!).fetchAll(db)
@@ -306,7 +306,7 @@ public struct PackStore: Sendable {
     /// The draft a maker is about to publish, with its items and targets. Throws `.conflict` when
     /// there is nothing to publish.
     public func draftForPublishing(_ packId: Int64, by viewer: Viewer) async throws -> (PackVersion, [PackItem], [PackTarget]) {
-        try await database.writer.read { db in
+        try await database.read { db in
             _ = try Self.authorizeMaker(db, packId: packId, viewer: viewer)
             guard let draft = try PackVersion.filter(PackVersion.Columns.packId == packId && PackVersion.Columns.state == "draft").fetchOne(db)
             else { throw PackError.conflict("there is no draft to publish: edit the pack first") }
@@ -490,7 +490,7 @@ extension PackStore {
     /// to name them). Returns the versions released and the bytes freed.
     public func sweep(store: ObjectStore, keepOldVersions: TimeInterval, now: Date = Date()) async throws -> (versions: Int, bytes: Int64) {
         let cutoff = now.addingTimeInterval(-keepOldVersions)
-        let (released, keep) = try await database.writer.write { db -> (Int, Set<String>) in
+        let (released, keep) = try await database.write { db -> (Int, Set<String>) in
             let old = try Int64.fetchAll(
                 db,
                 sql: """

@@ -56,7 +56,7 @@ extension TierPlanner {
     /// one that decides whether every classroom can play a tier), and by default all of its
     /// classrooms streaming at once. Nil when there is no such school.
     public func plan(school schoolId: Int64, classrooms: Int?, headroom: Double, database: AppDatabase) async throws -> Plan? {
-        let links = try await database.writer.read { db -> (uplink: Int, slowest: Int?, count: Int)? in
+        let links = try await database.read { db -> (uplink: Int, slowest: Int?, count: Int)? in
             guard let row = try Row.fetchOne(
                 db,
                 sql: """

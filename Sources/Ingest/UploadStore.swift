@@ -25,7 +25,7 @@ public struct UploadStore: Sendable {
         id: String, by person: Person, length: Int64, metadataHeader: String, recording new: NewRecording, now: Date,
         expiry: TimeInterval
     ) async throws -> Upload {
-        try await database.writer.write { db -> Upload in
+        try await database.write { db -> Upload in
             let schoolId = try Self.schoolId(for: person, named: new.school, db)
             var recording = Recording(
                 title: new.title, description: new.description, teacherId: person.id!, schoolId: schoolId,
@@ -68,13 +68,13 @@ public struct UploadStore: Sendable {
     }
 
     public func upload(_ id: String) async throws -> Upload? {
-        try await database.writer.read { db in try Upload.fetchOne(db, key: id) }
+        try await database.read { db in try Upload.fetchOne(db, key: id) }
     }
 
     /// Bytes that unfinished, unexpired uploads may still write (their declared lengths minus what
     /// arrived), and the bytes they hold in all (their declared lengths).
     func reservations(now: Date) async throws -> (toWrite: Int64, declared: Int64) {
-        try await database.writer.read { db in
+        try await database.read { db in
             let row = try Row.fetchOne(
                 db,
                 sql: #"""
@@ -87,7 +87,7 @@ public struct UploadStore: Sendable {
 
     /// Records a new durable offset (only if nobody moved it meanwhile) and extends the expiry.
     func commit(_ id: String, from old: Int64, to new: Int64, expiresAt: Date) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             try db.execute(
                 sql: #"UPDATE upload SET "offset" = ?, expiresAt = ? WHERE id = ? AND "offset" = ?"#,
                 arguments: [new, expiresAt, id, old])
@@ -95,14 +95,14 @@ public struct UploadStore: Sendable {
     }
 
     func markCompleted(_ id: String, at date: Date = Date()) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             try db.execute(sql: "UPDATE upload SET completedAt = ? WHERE id = ? AND completedAt IS NULL", arguments: [date, id])
         }
     }
 
     /// Uploads that finished but were never processed (the server stopped in between).
     func unprocessed() async throws -> [String] {
-        try await database.writer.read { db in
+        try await database.read { db in
             try String.fetchAll(db, sql: "SELECT id FROM upload WHERE completedAt IS NOT NULL AND processedAt IS NULL")
         }
     }
@@ -115,7 +115,7 @@ public struct UploadStore: Sendable {
         of upload: Upload, recordingId: Int64, sha256: String, source: (media: SourceMedia, path: String)?, failure: String?,
         maxAttempts: Int
     ) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             guard var recording = try Recording.fetchOne(db, key: recordingId) else { return }
             recording.sourceSha256 = sha256
             recording.sourceSize = upload.length
@@ -137,7 +137,7 @@ public struct UploadStore: Sendable {
 
     /// Removes an upload; an unfinished one takes its recording with it (nothing will ever fill it).
     func terminate(_ upload: Upload) async throws {
-        try await database.writer.write { db in
+        try await database.write { db in
             try Upload.deleteOne(db, key: upload.id)
             if let recordingId = upload.recordingId, upload.completedAt == nil {
                 try RecordingStore.transition(recordingId, .deleted, db)
@@ -149,7 +149,7 @@ public struct UploadStore: Sendable {
     /// reason, so the teacher sees why) and those whose recording was deleted meanwhile. Returns
     /// the ids whose files may go.
     func sweep(now: Date) async throws -> (expired: [String], abandoned: [String]) {
-        try await database.writer.write { db in
+        try await database.write { db in
             let expired = try Upload.filter(Upload.Columns.completedAt == nil && Upload.Columns.expiresAt < now).fetchAll(db)
             for upload in expired {
                 if let recordingId = upload.recordingId, var recording = try Recording.fetchOne(db, key: recordingId),

@@ -7,11 +7,11 @@ public enum Bootstrap {
     /// With no person in the database, creates `admin` with a random one-time password and returns
     /// it (to be printed once); otherwise nil.
     static func createFirstAdmin(database: AppDatabase, authenticator: Authenticator) async throws -> String? {
-        let empty = try await database.writer.read { db in try Person.fetchCount(db) == 0 }
+        let empty = try await database.read { db in try Person.fetchCount(db) == 0 }
         guard empty else { return nil }
         let password = String(Authenticator.newToken().prefix(16))
         let hash = try await authenticator.hashPassword(password)
-        let created = try await database.writer.write { db -> Bool in
+        let created = try await database.write { db -> Bool in
             guard try Person.fetchCount(db) == 0 else { return false }
             var admin = Person(
                 username: "admin", displayName: "County administrator", role: .admin, passwordHash: hash,
@@ -29,7 +29,7 @@ public enum Bootstrap {
     ) async throws -> Person {
         let database = try AppDatabase.open(path: config.databasePath)
         let hash = try await authenticator(database, config).hashPassword(password)
-        return try await database.writer.write { db in
+        return try await database.write { db in
             var districtId = district
             var schoolId = school
             if let classroom {
@@ -60,7 +60,7 @@ public enum Bootstrap {
     public static func setPassword(config: ServerConfig, username: String, password: String) async throws {
         let database = try AppDatabase.open(path: config.databasePath)
         let hash = try await authenticator(database, config).hashPassword(password)
-        try await database.writer.write { db in
+        try await database.write { db in
             guard var person = try Person.filter(Person.Columns.username == username).fetchOne(db) else {
                 throw CatalogError.notFound("user '\(username)'")
             }
@@ -77,7 +77,7 @@ public enum Bootstrap {
     public static func issueToken(config: ServerConfig, username: String, lifetime: TimeInterval) async throws -> String {
         let database = try AppDatabase.open(path: config.databasePath)
         let token = Authenticator.newToken()
-        try await database.writer.write { db in
+        try await database.write { db in
             guard let person = try Person.filter(Person.Columns.username == username).fetchOne(db), !person.disabled else {
                 throw CatalogError.notFound("user '\(username)'")
             }
@@ -90,7 +90,7 @@ public enum Bootstrap {
 
     public static func listUsers(config: ServerConfig) async throws -> [Person] {
         let database = try AppDatabase.open(path: config.databasePath)
-        return try await database.writer.read { db in try Person.order(Person.Columns.username).fetchAll(db) }
+        return try await database.read { db in try Person.order(Person.Columns.username).fetchAll(db) }
     }
 
     /// A bcrypt hash at the configured cost.

@@ -57,7 +57,7 @@ public struct DemoCounty: Decodable, Sendable {
 
     /// Inserts what is missing; returns what the database then holds.
     public func seed(into database: AppDatabase, passwordHash: String) async throws -> Counts {
-        try await database.writer.write { db in
+        try await database.write { db in
             for entry in districts {
                 var district = try District.filter(District.Columns.name == entry.name).fetchOne(db) ?? District(name: entry.name)
                 if district.id == nil { try district.insert(db) }
@@ -116,7 +116,7 @@ public struct DemoCounty: Decodable, Sendable {
     /// Adds `count` synthetic recordings spread over the county's schools, teachers and lessons
     /// (four teachers per school are created for them), for catalog benchmarks.
     public func seedRecordings(_ count: Int, into database: AppDatabase, passwordHash: String) async throws -> Int {
-        let (teachers, lessons) = try await database.writer.write { db -> ([Person], [TextbookLesson]) in
+        let (teachers, lessons) = try await database.write { db -> ([Person], [TextbookLesson]) in
             for school in try School.fetchAll(db) {
                 for number in 1...4 {
                     let username = "t\(school.id!)-\(number)"
@@ -136,7 +136,7 @@ public struct DemoCounty: Decodable, Sendable {
         while made < count {
             let batch = min(5000, count - made)
             // The generator's state goes into each batch's transaction and comes back out.
-            generator = try await database.writer.write { [made, generator] db in
+            generator = try await database.write { [made, generator] db in
                 var generator = generator
                 for index in made..<(made + batch) {
                     let teacher = teachers[Int(generator.next() % UInt64(teachers.count))]

@@ -59,7 +59,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func retry(recordingId: Int64) async throws -> TranscodeJob {
         let maxAttempts = self.maxAttempts
-        return try await database.writer.write { db in
+        return try await database.write { db in
             guard let recording = try Recording.fetchOne(db, key: recordingId), recording.deletedAt == nil else {
                 throw JobQueueError.recordingNotFound
             }
@@ -74,7 +74,7 @@ public struct JobQueue: Sendable {
     /// heartbeats (within a few seconds) and its temporary files are removed.
     @discardableResult
     public func cancel(recordingId: Int64, now: Date = Date()) async throws -> TranscodeJob {
-        try await database.writer.write { db in
+        try await database.write { db in
             guard var job = try Self.activeJob(recordingId: recordingId, db) else {
                 throw JobQueueError.notApplicable("the recording has no queued or running transcode")
             }
@@ -93,7 +93,7 @@ public struct JobQueue: Sendable {
     /// Leases the oldest runnable job to `owner`, or returns nil when there is none.
     public func lease(owner: String, now: Date = Date()) async throws -> TranscodeJob? {
         let leaseDuration = self.leaseDuration
-        return try await database.writer.write { db in
+        return try await database.write { db in
             guard var job = try TranscodeJob.fetchOne(
                 db,
                 sql: """
@@ -120,7 +120,7 @@ public struct JobQueue: Sendable {
     /// worker's (the job was cancelled, or it expired and went back to the queue): stop the work.
     public func heartbeat(_ job: TranscodeJob, owner: String, progress: Double, eta: Double?, now: Date = Date()) async throws -> Bool {
         let leaseDuration = self.leaseDuration
-        return try await database.writer.write { db in
+        return try await database.write { db in
             try db.execute(
                 sql: """
                     UPDATE transcodeJob SET progress = ?, etaSeconds = ?, heartbeatAt = ?, leaseExpiresAt = ?
@@ -136,7 +136,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func fail(_ job: TranscodeJob, owner: String, error message: String, permanent: Bool = false, now: Date = Date()) async throws -> TranscodeJob? {
         let retryDelay = self.retryDelay
-        return try await database.writer.write { db in
+        return try await database.write { db in
             guard var current = try TranscodeJob.fetchOne(db, key: job.id), current.state == .running, current.leaseOwner == owner else {
                 return nil
             }
@@ -161,7 +161,7 @@ public struct JobQueue: Sendable {
     /// state, and the job's success. Returns false (and changes nothing) when the lease was lost
     /// or the recording was deleted meanwhile; the caller then removes the files it made.
     public func succeed(_ job: TranscodeJob, owner: String, video: [RenditionSummary], audio: [RenditionSummary], now: Date = Date()) async throws -> Bool {
-        try await database.writer.write { db in
+        try await database.write { db in
             guard var current = try TranscodeJob.fetchOne(db, key: job.id), current.state == .running, current.leaseOwner == owner,
                 var recording = try Recording.fetchOne(db, key: job.recordingId), recording.deletedAt == nil
             else { return false }
@@ -189,7 +189,7 @@ public struct JobQueue: Sendable {
     /// Puts a running job back without using up an attempt: its worker is shutting down.
     @discardableResult
     public func park(_ job: TranscodeJob, owner: String) async throws -> Bool {
-        try await database.writer.write { db in
+        try await database.write { db in
             try db.execute(
                 sql: """
                     UPDATE transcodeJob SET state = 'queued', attempts = max(attempts - 1, 0), leaseOwner = NULL,
@@ -205,7 +205,7 @@ public struct JobQueue: Sendable {
     /// Puts back every running job whose lease has run out (its worker died or hung).
     @discardableResult
     public func requeueExpired(now: Date = Date()) async throws -> Int {
-        try await database.writer.write { db in
+        try await database.write { db in
             try db.execute(
                 sql: """
                     UPDATE transcodeJob SET state = 'queued', leaseOwner = NULL, leaseExpiresAt = NULL,
@@ -219,7 +219,7 @@ public struct JobQueue: Sendable {
     /// Puts back every job a previous run of this node held: that process is gone.
     @discardableResult
     public func requeueOwned(by owner: String) async throws -> Int {
-        try await database.writer.write { db in
+        try await database.write { db in
             try db.execute(
                 sql: """
                     UPDATE transcodeJob SET state = 'queued', leaseOwner = NULL, leaseExpiresAt = NULL
@@ -231,7 +231,7 @@ public struct JobQueue: Sendable {
 
     /// Whether a job is still this worker's to run.
     public func isHeld(_ job: TranscodeJob, by owner: String) async throws -> Bool {
-        try await database.writer.read { db in
+        try await database.read { db in
             try TranscodeJob.fetchOne(db, key: job.id).map { $0.state == .running && $0.leaseOwner == owner } ?? false
         }
     }
@@ -239,7 +239,7 @@ public struct JobQueue: Sendable {
     /// How many jobs are in each state (the Prometheus gauge, read at scrape time: the worker may
     /// be another process).
     public func countsByState() async throws -> [TranscodeJob.State: Int] {
-        try await database.writer.read { db in
+        try await database.read { db in
             var counts: [TranscodeJob.State: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM transcodeJob GROUP BY state") {
                 if let state = TranscodeJob.State(rawValue: row["state"]) { counts[state] = row["count"] }
@@ -250,14 +250,14 @@ public struct JobQueue: Sendable {
 
     /// Jobs, newest first, for `lessonlink jobs list` and the API.
     public func list(states: [TranscodeJob.State] = TranscodeJob.State.allCases, limit: Int = 100) async throws -> [TranscodeJob] {
-        try await database.writer.read { db in
+        try await database.read { db in
             try TranscodeJob.filter(states.contains(TranscodeJob.Columns.state)).order(Column("id").desc).limit(limit).fetchAll(db)
         }
     }
 
     /// The id of the recording's queued or running job, if any (its folders a sweep must leave alone).
     public func activeJobId(recordingId: Int64) async throws -> Int64? {
-        try await database.writer.read { db in try Self.activeJob(recordingId: recordingId, db)?.id }
+        try await database.read { db in try Self.activeJob(recordingId: recordingId, db)?.id }
     }
 
     /// The recording's queued or running job; the schema allows one at most.

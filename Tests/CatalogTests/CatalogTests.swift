@@ -13,15 +13,9 @@ struct CatalogFixture {
     var lessons: [String: Int64] = [:]
     var volumeId: Int64 = 0
 
-    init() throws {
+    init() async throws {
         database = try AppDatabase.inMemory()
-        var teacher = Person(username: "wang", displayName: "王丽", role: .teacher, passwordHash: "x")
-        var otherTeacher = Person(username: "li", displayName: "李强", role: .teacher, passwordHash: "x")
-        var coordinator = Person(username: "co", displayName: "协调员", role: .coordinator, passwordHash: "x")
-        var screen = Person(username: "screen", displayName: "教室", role: .classroom, passwordHash: "x")
-        var lessons: [String: Int64] = [:]
-        var volumeId: Int64 = 0
-        try database.writer.write { db in
+        (teacher, otherTeacher, coordinator, screen, lessons, volumeId) = try await database.write { db in
             var city = District(name: "城关学区")
             try city.insert(db)
             var river = District(name: "柳河学区")
@@ -30,35 +24,34 @@ struct CatalogFixture {
             try lead.insert(db)
             var member = School(districtId: river.id!, name: "柳河村小学", kind: .member)
             try member.insert(db)
+            var teacher = Person(username: "wang", displayName: "王丽", role: .teacher, passwordHash: "x")
             teacher.schoolId = lead.id
             teacher.districtId = city.id
             try teacher.insert(db)
+            var otherTeacher = Person(username: "li", displayName: "李强", role: .teacher, passwordHash: "x")
             otherTeacher.schoolId = member.id
             otherTeacher.districtId = river.id
             try otherTeacher.insert(db)
+            var coordinator = Person(username: "co", displayName: "协调员", role: .coordinator, passwordHash: "x")
             coordinator.districtId = city.id
             try coordinator.insert(db)
+            var screen = Person(username: "screen", displayName: "教室", role: .classroom, passwordHash: "x")
             try screen.insert(db)
             var volume = TextbookVolume(subject: "语文", grade: 3, edition: "人教版", volume: "上册")
             try volume.insert(db)
-            volumeId = volume.id!
+            var lessons: [String: Int64] = [:]
             for (position, title) in ["秋天的雨", "去年的树", "司马光"].enumerated() {
                 var lesson = TextbookLesson(volumeId: volume.id!, position: position + 1, unit: "第二单元", number: position + 6, title: title)
                 try lesson.insert(db)
                 lessons[title] = lesson.id
             }
+            return (teacher, otherTeacher, coordinator, screen, lessons, volume.id!)
         }
-        self.teacher = teacher
-        self.otherTeacher = otherTeacher
-        self.coordinator = coordinator
-        self.screen = screen
-        self.lessons = lessons
-        self.volumeId = volumeId
     }
 
     @discardableResult
-    func add(_ title: String, by person: Person, lesson: String? = nil, state: Recording.State = .ready, description: String = "", at date: Date = Date()) throws -> Int64 {
-        try database.writer.write { db in
+    func add(_ title: String, by person: Person, lesson: String? = nil, state: Recording.State = .ready, description: String = "", at date: Date = Date()) async throws -> Int64 {
+        try await database.write { [lessons] db in
             var recording = Recording(
                 title: title, description: description, teacherId: person.id!, schoolId: person.schoolId!,
                 lessonId: lesson.flatMap { lessons[$0] }, state: state, createdAt: date)
@@ -99,10 +92,10 @@ struct SearchTextTests {
 struct CatalogTests {
     @Test("Search finds two-character words, single characters and English prefixes")
     func search() async throws {
-        let county = try CatalogFixture()
-        try county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
-        try county.add("司马光 公开课", by: county.teacher, lesson: "司马光")
-        try county.add("Unit 2 My schoolbag", by: county.otherTeacher, description: "fractions warm-up game")
+        let county = try await CatalogFixture()
+        try await county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
+        try await county.add("司马光 公开课", by: county.teacher, lesson: "司马光")
+        try await county.add("Unit 2 My schoolbag", by: county.otherTeacher, description: "fractions warm-up game")
         // Given a teacher searching the county's ready recordings, when they type…
         #expect(try await county.search("秋天", as: county.otherTeacher) == ["秋天的雨 第一课时"])
         #expect(try await county.search("雨", as: county.otherTeacher) == ["秋天的雨 第一课时"])
@@ -118,8 +111,8 @@ struct CatalogTests {
 
     @Test("SQL and FTS syntax in search text is just text")
     func hostileSearch() async throws {
-        let county = try CatalogFixture()
-        try county.add("秋天的雨", by: county.teacher)
+        let county = try await CatalogFixture()
+        try await county.add("秋天的雨", by: county.teacher)
         for text in ["' OR 1=1 --", "\"", "秋天\" OR \"", "NEAR(a b)", "title:秋天", "*", "a' ; DROP TABLE recording; --"] {
             _ = try await county.search(text, as: county.teacher)
         }
@@ -128,10 +121,10 @@ struct CatalogTests {
 
     @Test("Work in progress is seen by its teacher and the district's coordinator, not by others")
     func visibility() async throws {
-        let county = try CatalogFixture()
-        try county.add("ready", by: county.teacher)
-        try county.add("still uploading", by: county.teacher, state: .uploading)
-        try county.add("other's draft", by: county.otherTeacher, state: .failed)
+        let county = try await CatalogFixture()
+        try await county.add("ready", by: county.teacher)
+        try await county.add("still uploading", by: county.teacher, state: .uploading)
+        try await county.add("other's draft", by: county.otherTeacher, state: .failed)
         #expect(Set(try await county.search(nil, as: county.teacher)) == ["ready", "still uploading"])
         #expect(Set(try await county.search(nil, as: county.otherTeacher)) == ["ready", "other's draft"])
         #expect(Set(try await county.search(nil, as: county.coordinator)) == ["ready", "still uploading"])
@@ -140,10 +133,10 @@ struct CatalogTests {
 
     @Test("Filters and cursor pages walk the whole catalog exactly once")
     func pages() async throws {
-        let county = try CatalogFixture()
+        let county = try await CatalogFixture()
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         for index in 0..<25 {
-            try county.add(String(format: "lesson %02d", index), by: index % 2 == 0 ? county.teacher : county.otherTeacher,
+            try await county.add(String(format: "lesson %02d", index), by: index % 2 == 0 ? county.teacher : county.otherTeacher,
                            lesson: index % 5 == 0 ? "去年的树" : nil, at: start.addingTimeInterval(Double(index)))
         }
         let store = RecordingStore(database: county.database)
@@ -172,12 +165,12 @@ struct CatalogTests {
 
     @Test("Search with filters pages through every match once, in each order")
     func searchPages() async throws {
-        let county = try CatalogFixture()
+        let county = try await CatalogFixture()
         for index in 0..<30 {
-            try county.add(String(format: "秋天的雨 %02d", index), by: index % 3 == 0 ? county.otherTeacher : county.teacher,
+            try await county.add(String(format: "秋天的雨 %02d", index), by: index % 3 == 0 ? county.otherTeacher : county.teacher,
                            lesson: index % 2 == 0 ? "秋天的雨" : nil)
         }
-        try county.add("去年的树", by: county.teacher, lesson: "去年的树")
+        try await county.add("去年的树", by: county.teacher, lesson: "去年的树")
         let store = RecordingStore(database: county.database)
         let expected = (0..<30).filter { $0 % 2 == 0 && $0 % 3 != 0 }.map { String(format: "秋天的雨 %02d", $0) }
         for sort in RecordingQuery.Sort.allCases {
@@ -199,11 +192,11 @@ struct CatalogTests {
 
     @Test("A state change made anywhere is filterable at once")
     func stateFacet() async throws {
-        let county = try CatalogFixture()
-        let id = try county.add("秋天的雨", by: county.teacher, state: .queued)
+        let county = try await CatalogFixture()
+        let id = try await county.add("秋天的雨", by: county.teacher, state: .queued)
         #expect(try await county.search("秋天", as: county.teacher) { $0.state = .queued } == ["秋天的雨"])
         // A plain SQL update, as a worker would make, keeps the index in step.
-        try await county.database.writer.write { db in
+        try await county.database.write { db in
             try db.execute(sql: "UPDATE recording SET state = 'ready' WHERE id = ?", arguments: [id])
         }
         #expect(try await county.search("秋天", as: county.teacher) { $0.state = .queued }.isEmpty)
@@ -236,21 +229,21 @@ struct CatalogTests {
 
     @Test("A deleted recording leaves listings and search at once")
     func softDelete() async throws {
-        let county = try CatalogFixture()
-        let id = try county.add("秋天的雨", by: county.teacher)
-        try await county.database.writer.write { db in try RecordingStore.softDelete(id, db) }
+        let county = try await CatalogFixture()
+        let id = try await county.add("秋天的雨", by: county.teacher)
+        try await county.database.write { db in try RecordingStore.softDelete(id, db) }
         #expect(try await county.search("秋天", as: county.teacher).isEmpty)
         #expect(try await county.search(nil, as: county.teacher).isEmpty)
         #expect(try await RecordingStore(database: county.database).summary(id, viewer: Viewer(county.teacher)) == nil)
         // The row stays until the sweep removes its files.
-        #expect(try await county.database.writer.read { db in try Recording.fetchOne(db, key: id)?.deletedAt } != nil)
+        #expect(try await county.database.read { db in try Recording.fetchOne(db, key: id)?.deletedAt } != nil)
     }
 
     @Test("Migrations give foreign keys teeth")
-    func foreignKeys() throws {
+    func foreignKeys() async throws {
         let database = try AppDatabase.inMemory()
-        #expect(throws: DatabaseError.self) {
-            try database.writer.write { db in
+        await #expect(throws: DatabaseError.self) {
+            try await database.write { db in
                 var recording = Recording(title: "orphan", teacherId: 999, schoolId: 999)
                 try recording.insert(db)
             }

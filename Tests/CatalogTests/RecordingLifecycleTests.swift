@@ -78,11 +78,11 @@ struct RecordingLifecycleTests {
 
     @Test("the store applies events to stored rows, refuses the impossible, and keeps the search facet in step")
     func storeTransition() async throws {
-        let county = try CatalogFixture()
+        let county = try await CatalogFixture()
         // Given an uploading recording
-        let id = try county.add("秋天的雨", by: county.teacher, state: .uploading)
+        let id = try await county.add("秋天的雨", by: county.teacher, state: .uploading)
         // When its upload is accepted and a worker starts on it
-        let state = try await county.database.writer.write { db -> Recording.State in
+        let state = try await county.database.write { db -> Recording.State in
             try RecordingStore.transition(id, .accepted, db)
             var recording = try #require(try Recording.fetchOne(db, key: id))
             return try RecordingStore.transition(&recording, .transcodeStarted, db)
@@ -95,9 +95,9 @@ struct RecordingLifecycleTests {
         #expect(page.items.map(\.id) == [id])
         // And an upload event can no longer happen to it
         await #expect(throws: RecordingLifecycle.Refusal.self) {
-            try await county.database.writer.write { db in try RecordingStore.transition(id, .accepted, db) }
+            try await county.database.write { db in try RecordingStore.transition(id, .accepted, db) }
         }
-        let stored = try await county.database.writer.read { db in try Recording.fetchOne(db, key: id) }
+        let stored = try await county.database.read { db in try Recording.fetchOne(db, key: id) }
         #expect(stored?.state == .processing)
     }
 }
@@ -130,8 +130,8 @@ struct RenameTests {
     @Test("Renaming a teacher or a school re-indexes their recordings at once")
     func renames() async throws {
         // Given a recording by 王丽 at 城关第一小学
-        let county = try CatalogFixture()
-        try county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
+        let county = try await CatalogFixture()
+        try await county.add("秋天的雨 第一课时", by: county.teacher, lesson: "秋天的雨")
         #expect(try await county.search("王丽", as: county.otherTeacher) == ["秋天的雨 第一课时"])
         // When the teacher and the school are renamed
         let directory = DirectoryStore(database: county.database)

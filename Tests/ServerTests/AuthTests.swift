@@ -62,7 +62,7 @@ struct AuthTests {
             }
             #expect(try await client.get("/api/v1/me", token: token).status == .unauthorized)
             // Only the token's hash is stored.
-            let stored = try await server.database().writer.read { db in try String.fetchAll(db, sql: "SELECT tokenHash FROM authSession") }
+            let stored = try await server.database().read { db in try String.fetchAll(db, sql: "SELECT tokenHash FROM authSession") }
             #expect(!stored.contains(token))
         }
     }
@@ -96,7 +96,7 @@ struct AuthTests {
         let server = try await TestServer.make(seed: false)
         defer { server.remove() }
         try await server.test { _ in }
-        let people = try await server.database().writer.read { db in try Person.fetchAll(db) }
+        let people = try await server.database().read { db in try Person.fetchAll(db) }
         #expect(people.count == 1)
         #expect(people.first?.username == "admin" && people.first?.role == .admin && people.first?.mustChangePassword == true)
     }

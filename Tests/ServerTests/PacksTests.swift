@@ -54,7 +54,7 @@ struct PacksTests {
         }
         defer { server.remove() }
         let database = try server.database()
-        let (member, otherDistrict) = try await database.writer.read { db in
+        let (member, otherDistrict) = try await database.read { db in
             (try Int64.fetchOne(db, sql: "SELECT id FROM school WHERE name = '桥头小学'")!,
              try Int64.fetchOne(db, sql: "SELECT id FROM school WHERE name = '柳河村小学'")!)
         }
@@ -119,7 +119,7 @@ struct PacksTests {
             #expect(String(buffer: whole.body).components(separatedBy: "#EXTINF").count - 1 == 3)
             // The whole lesson's segments are the recording's own files, linked rather than copied.
             let stored = try #require(manifest.files.first { $0.path == "items/01/\(tier)/seg_00001.m4s" })
-            let version = try #require(try await database.writer.read { db in
+            let version = try #require(try await database.read { db in
                 try String.fetchOne(db, sql: "SELECT mediaVersion FROM recording WHERE id = ?", arguments: [recording])
             })
             #expect(inode("\(server.config.layout.media)/\(recording)/\(version)/\(tier)/seg_00001.m4s")

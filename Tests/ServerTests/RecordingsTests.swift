@@ -24,7 +24,7 @@ struct PageBody: Decodable {
 
 /// Adds a ready recording for `username` straight into the database.
 func addRecording(_ server: TestServer, title: String, by username: String, lesson: String? = nil, state: Recording.State = .ready) async throws -> Int64 {
-    try await server.database().writer.write { db in
+    try await server.database().write { db in
         let person = try Person.filter(Person.Columns.username == username).fetchOne(db)!
         let lessonId = try lesson.flatMap { try Int64.fetchOne(db, sql: "SELECT id FROM textbookLesson WHERE title = ?", arguments: [$0]) }
         var recording = Recording(title: title, teacherId: person.id!, schoolId: person.schoolId!, lessonId: lessonId, state: state)
@@ -151,7 +151,7 @@ struct TierPlanTests {
     func plan() async throws {
         let server = try await TestServer.make()
         defer { server.remove() }
-        let schoolId = try await server.database().writer.read { db in
+        let schoolId = try await server.database().read { db in
             try Int64.fetchOne(db, sql: "SELECT id FROM school WHERE name = '桥头小学'")
         }
         let id = try #require(schoolId)

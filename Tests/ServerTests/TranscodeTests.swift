@@ -16,7 +16,7 @@ extension TestClientProtocol {
         let location = try #require(created.header("Location"))
         #expect(try await patch(location, token: token, offset: 0, bytes: clip).status == .noContent)
         return try #require(
-            try await database.writer.read { db in
+            try await database.read { db in
                 try Int64.fetchOne(db, sql: "SELECT recordingId FROM upload WHERE id = ?", arguments: [String(location.split(separator: "/").last!)])
             })
     }
@@ -231,7 +231,7 @@ struct TranscodeTests {
         let found = try await RecordingStore(database: database).list(
             { var query = RecordingQuery(); query.text = "丽华"; return query }(), viewer: Viewer(personId: 0, role: .admin))
         #expect(found.items.map(\.id) == [id])
-        let states = try await database.writer.read { db in try String.fetchAll(db, sql: "SELECT state FROM transcodeJob ORDER BY id") }
+        let states = try await database.read { db in try String.fetchAll(db, sql: "SELECT state FROM transcodeJob ORDER BY id") }
         #expect(states == ["cancelled", "queued"])
     }
 

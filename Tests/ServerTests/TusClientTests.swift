@@ -53,22 +53,22 @@ struct TusClientTests {
             // Interrupted, then resumed from the server's offset by a new client process.
             let partialURL = try tuspy([endpoint, token, file.path, "partial"])
             let id = String(partialURL.split(separator: "/").last!)
-            let offset: Int64? = try await server.database().writer.read { db in
+            let offset: Int64? = try await server.database().read { db in
                 try Int64.fetchOne(db, sql: #"SELECT "offset" FROM upload WHERE id = ?"#, arguments: [id])
             }
             #expect(offset == Int64(3 * 65536), "the server kept exactly what the interrupted client sent")
             _ = try tuspy([endpoint, token, file.path, "resume", partialURL])
-            let resumed = try await server.database().writer.read { db in try Upload.fetchOne(db, key: id) }
+            let resumed = try await server.database().read { db in try Upload.fetchOne(db, key: id) }
             #expect(resumed?.offset == Int64(clip.count) && resumed?.completedAt != nil)
         }
         // Both uploads arrived whole: the first is queued, the resumed one is the same content.
-        let recordings = try await server.database().writer.read { db in try Recording.fetchAll(db, sql: "SELECT * FROM recording ORDER BY id") }
+        let recordings = try await server.database().read { db in try Recording.fetchAll(db, sql: "SELECT * FROM recording ORDER BY id") }
         try await eventually {
-            try await server.database().writer.read { db in
+            try await server.database().read { db in
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM recording WHERE state IN ('queued', 'failed')") == 2
             }
         }
-        let final = try await server.database().writer.read { db in try Recording.fetchAll(db, sql: "SELECT * FROM recording ORDER BY id") }
+        let final = try await server.database().read { db in try Recording.fetchAll(db, sql: "SELECT * FROM recording ORDER BY id") }
         #expect(recordings.count == 2)
         let sha = SHA256.hash(data: clip).map { String(format: "%02x", $0) }.joined()
         #expect(final[0].state == .queued && final[0].sourceSha256 == sha && final[0].title == "tuspy 上传的课")

@@ -66,7 +66,7 @@ struct UploadTests {
         let clip = try makeClip()
         try await server.test { client in
             let token = try await client.signIn("teacher")
-            let lesson = try await server.database().writer.read { db in
+            let lesson = try await server.database().read { db in
                 try Int64.fetchOne(db, sql: "SELECT id FROM textbookLesson WHERE title = '秋天的雨'")
             }
             let created = try await client.createUpload(
@@ -98,7 +98,7 @@ struct UploadTests {
         let database = try server.database()
         var recording: Recording?
         try await eventually {
-            recording = try await database.writer.read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording") }
+            recording = try await database.read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording") }
             return recording?.state == .queued || recording?.state == .failed
         }
         let expected = SHA256.hash(data: clip).map { String(format: "%02x", $0) }.joined()
@@ -109,7 +109,7 @@ struct UploadTests {
         #expect(recording?.title == "秋天的雨 第一课时")
         let stored = try Data(contentsOf: server.root.appendingPathComponent(try #require(recording?.sourcePath)))
         #expect(stored == clip)
-        let jobs = try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM transcodeJob WHERE state = 'queued'") }
+        let jobs = try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM transcodeJob WHERE state = 'queued'") }
         #expect(jobs == 1)
     }
 
@@ -144,7 +144,7 @@ struct UploadTests {
             #expect(try await client.patch(location, token: token, offset: 0, bytes: text).status == .noContent)
             var recording: Recording?
             try await eventually {
-                recording = try await server.database().writer.read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording") }
+                recording = try await server.database().read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording") }
                 return recording?.state == .failed
             }
             #expect(recording?.failure?.contains("not a recognised audio or video file") == true)
@@ -164,12 +164,12 @@ struct UploadTests {
                 let created = try await client.createUpload(token: token, length: clip.count, metadata: ["title": title])
                 #expect(try await client.patch(try #require(created.header("Location")), token: token, offset: 0, bytes: clip).status == .noContent)
                 try await eventually {
-                    try await server.database().writer.read { db in
+                    try await server.database().read { db in
                         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM recording WHERE title = ? AND state IN ('queued', 'failed')", arguments: [title]) == 1
                     }
                 }
             }
-            let second = try await server.database().writer.read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording WHERE title = 'second'") }
+            let second = try await server.database().read { db in try Recording.fetchOne(db, sql: "SELECT * FROM recording WHERE title = 'second'") }
             #expect(second?.state == .failed)
             #expect(second?.failure?.contains("already uploaded as recording") == true)
         }
@@ -259,7 +259,7 @@ struct UploadTests {
             let created = try await client.createUpload(token: token, length: 10, metadata: ["title": "stale"])
             let location = try #require(created.header("Location"))
             let id = String(location.split(separator: "/").last!)
-            try await server.database().writer.write { db in
+            try await server.database().write { db in
                 try db.execute(sql: "UPDATE upload SET expiresAt = ? WHERE id = ?", arguments: [Date(timeIntervalSinceNow: -60), id])
             }
             #expect(try await client.tus(location, .head, token: token).status == .gone)
@@ -281,12 +281,12 @@ struct UploadTests {
             let partialLocation = try #require(partial.header("Location"))
             _ = try await client.patch(partialLocation, token: token, offset: 0, bytes: clip.prefix(100))
             try await eventually {
-                try await database.writer.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }?.state == .queued
+                try await database.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }?.state == .queued
             }
-            let finished = try await database.writer.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }
+            let finished = try await database.read { db in try Recording.filter(Column("title") == "finished").fetchOne(db) }
             let source = server.root.appendingPathComponent(try #require(finished?.sourcePath))
             #expect(FileManager.default.fileExists(atPath: source.path))
-            let unfinishedId = try await database.writer.read { db in
+            let unfinishedId = try await database.read { db in
                 try Int64.fetchOne(db, sql: "SELECT id FROM recording WHERE title = 'unfinished'")
             }
             let partFile = server.root.appendingPathComponent("uploads/\(partialLocation.split(separator: "/").last!).part")
@@ -300,7 +300,7 @@ struct UploadTests {
                     && !FileManager.default.fileExists(atPath: partFile.path)
             }
             #expect(try await client.tus(partialLocation, .head, token: token).status == .notFound)
-            let row = try await database.writer.read { db in try Recording.fetchOne(db, key: finished!.id!) }
+            let row = try await database.read { db in try Recording.fetchOne(db, key: finished!.id!) }
             #expect(row?.deletedAt != nil && row?.sourcePath == nil)
         }
     }
@@ -342,7 +342,7 @@ struct UploadTests {
                 #expect(try await client.patch(try #require(created.header("Location")), token: token, offset: 0, bytes: bytes).status == .noContent)
                 var recording: Recording?
                 try await eventually {
-                    recording = try await server.database().writer.read { db in
+                    recording = try await server.database().read { db in
                         try Recording.fetchOne(db, sql: "SELECT * FROM recording WHERE title = ?", arguments: [title])
                     }
                     return recording?.state != .uploading

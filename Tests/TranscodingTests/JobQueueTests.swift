@@ -11,9 +11,9 @@ struct QueueFixture {
     let recordingId: Int64
     var queue: JobQueue
 
-    init(maxAttempts: Int = 3) throws {
+    init(maxAttempts: Int = 3) async throws {
         database = try AppDatabase.inMemory()
-        recordingId = try database.writer.write { db in
+        recordingId = try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO district(id, name) VALUES (1, '城关学区');
                 INSERT INTO school(id, districtId, name, kind) VALUES (1, 1, '城关小学', 'lead');
@@ -30,15 +30,15 @@ struct QueueFixture {
     }
 
     func enqueue() async throws -> TranscodeJob {
-        try await database.writer.write { db in try JobQueue.enqueue(recordingId: recordingId, maxAttempts: queue.maxAttempts, db) }
+        try await database.write { db in try JobQueue.enqueue(recordingId: recordingId, maxAttempts: queue.maxAttempts, db) }
     }
 
     func recording() async throws -> Recording {
-        try await database.writer.read { db in try Recording.fetchOne(db, key: recordingId)! }
+        try await database.read { db in try Recording.fetchOne(db, key: recordingId)! }
     }
 
     func job(_ id: Int64?) async throws -> TranscodeJob {
-        try await database.writer.read { db in try TranscodeJob.fetchOne(db, key: id)! }
+        try await database.read { db in try TranscodeJob.fetchOne(db, key: id)! }
     }
 }
 
@@ -52,7 +52,7 @@ struct JobQueueTests {
 
     @Test("A job is leased once; the recording follows it to ready with its renditions")
     func leaseAndPublish() async throws {
-        let fixture = try QueueFixture()
+        let fixture = try await QueueFixture()
         let queued = try await fixture.enqueue()
         // Queuing again while one is active returns the same job.
         #expect(try await fixture.enqueue().id == queued.id)
@@ -70,14 +70,14 @@ struct JobQueueTests {
         #expect(try await fixture.queue.succeed(job, owner: "a", video: [rendition], audio: [], now: start))
         let recording = try await fixture.recording()
         #expect(recording.state == .ready && recording.mediaVersion == job.version)
-        let renditions = try await fixture.database.writer.read { db in try Rendition.fetchAll(db) }
+        let renditions = try await fixture.database.read { db in try Rendition.fetchAll(db) }
         #expect(renditions.map(\.name) == ["360p"] && renditions.first?.version == "v\(job.id!)")
         #expect(try await fixture.job(job.id).state == .succeeded)
     }
 
     @Test("A dead worker's job comes back when its lease expires, and at the node's next start")
     func recovery() async throws {
-        let fixture = try QueueFixture()
+        let fixture = try await QueueFixture()
         _ = try await fixture.enqueue()
         let job = try #require(try await fixture.queue.lease(owner: "node-1", now: start))
         #expect(try await fixture.queue.requeueExpired(now: start.addingTimeInterval(29)) == 0)
@@ -95,7 +95,7 @@ struct JobQueueTests {
 
     @Test("Failures back off exponentially; the last attempt fails the recording with the error")
     func backoff() async throws {
-        let fixture = try QueueFixture(maxAttempts: 3)
+        let fixture = try await QueueFixture(maxAttempts: 3)
         _ = try await fixture.enqueue()
         var now = start
         for attempt in 1...2 {
@@ -115,7 +115,7 @@ struct JobQueueTests {
 
     @Test("A permanent failure does not retry; parking on shutdown does not use an attempt")
     func permanentAndPark() async throws {
-        let fixture = try QueueFixture()
+        let fixture = try await QueueFixture()
         _ = try await fixture.enqueue()
         let job = try #require(try await fixture.queue.lease(owner: "a", now: start))
         #expect(try await fixture.queue.park(job, owner: "a"))
@@ -128,7 +128,7 @@ struct JobQueueTests {
 
     @Test("Cancel and retry; a ready recording stays ready while it is transcoded again")
     func cancelAndRetry() async throws {
-        let fixture = try QueueFixture()
+        let fixture = try await QueueFixture()
         _ = try await fixture.enqueue()
         let running = try #require(try await fixture.queue.lease(owner: "a", now: start))
         _ = try await fixture.queue.cancel(recordingId: fixture.recordingId)
@@ -157,7 +157,7 @@ struct JobQueueTests {
 struct MediaSweepTests {
     @Test("Replaced versions go after the grace period, stale staging at once; live work stays")
     func sweep() async throws {
-        let fixture = try QueueFixture()
+        let fixture = try await QueueFixture()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         let layout = MediaLayout(storageRoot: root)
