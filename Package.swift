@@ -70,6 +70,15 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
+        .target(
+            name: "Sessions",
+            dependencies: [
+                "Catalog",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: exposing
+        ),
         .target(
             name: "Transcoding",
             dependencies: [
@@ -179,6 +188,7 @@ let package = Package(
                 "Ingest",
                 "MirrorSite",
                 "PackSync",
+                "Sessions",
                 "Transcoding",
                 "Media",
                 "WebServing",
@@ -219,6 +229,11 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media", "HLS", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SessionsTests",
+            dependencies: ["Sessions", "Catalog", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -8,18 +8,33 @@ public struct AppDatabase: Sendable {
     /// reaches the tables through a store's intent-named methods, which use `read` and `write`.
     private let writer: any DatabaseWriter
 
-    public init(_ writer: any DatabaseWriter) throws {
+    /// A schema change another module owns (its tables, in its own files): registered after the
+    /// catalog's migrations, in the order given. The server passes every module's list, always the
+    /// same order, so a database is migrated the same way whoever opens it.
+    public struct Migration: Sendable {
+        public var name: String
+        public var apply: @Sendable (Database) throws -> Void
+
+        public init(_ name: String, _ apply: @escaping @Sendable (Database) throws -> Void) {
+            self.name = name
+            self.apply = apply
+        }
+    }
+
+    public init(_ writer: any DatabaseWriter, migrations: [Migration] = []) throws {
         self.writer = writer
-        try Self.migrator.migrate(writer)
+        var migrator = Self.migrator
+        for migration in migrations { migrator.registerMigration(migration.name, migrate: migration.apply) }
+        try migrator.migrate(writer)
     }
 
     /// Opens (creating if needed) the database file at `path`.
-    public static func open(path: String) throws -> AppDatabase {
+    public static func open(path: String, migrations: [Migration] = []) throws -> AppDatabase {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        return try AppDatabase(DatabasePool(path: path, configuration: configuration))
+        return try AppDatabase(DatabasePool(path: path, configuration: configuration), migrations: migrations)
     }
 
     /// Runs `body` on a read-only snapshot; with WAL it never waits for a writer.
@@ -38,8 +53,8 @@ public struct AppDatabase: Sendable {
     }
 
     /// An empty database in memory, with every migration applied.
-    public static func inMemory() throws -> AppDatabase {
-        try AppDatabase(DatabaseQueue(configuration: configuration))
+    public static func inMemory(migrations: [Migration] = []) throws -> AppDatabase {
+        try AppDatabase(DatabaseQueue(configuration: configuration), migrations: migrations)
     }
 
     static var configuration: Configuration {

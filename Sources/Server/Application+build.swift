@@ -6,6 +6,7 @@ import Transcoding
 import Media
 import Delivery
 import PackSync
+import Sessions
 import Foundation
 import GRDB
 import Hummingbird
@@ -52,11 +53,13 @@ struct AppServices: Sendable {
     let objects: ObjectStore
     let packs: PackStore
     let publishing: PackPublishing
+    let sessions: SyncSessionStore
+    let sessionHub: SessionHub
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
         try FileManager.default.createDirectory(atPath: layout.root, withIntermediateDirectories: true)
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let processor = UploadProcessor(
             database: database, layout: layout, prober: config.mediaChildren, maxAttempts: config.transcodeMaxAttempts,
             logger: logger)
@@ -72,7 +75,8 @@ struct AppServices: Sendable {
             media: MediaLayout(storageRoot: layout.root), objects: objects, packs: PackStore(database: database),
             publishing: PackPublishing(
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
-                logger: logger))
+                logger: logger),
+            sessions: SyncSessionStore(database: database), sessionHub: SessionHub())
     }
 }
 
@@ -88,6 +92,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.get("healthz") { _, _ in HealthResponse(status: "ok") }
     router.get("metrics") { _, _ in
         try await metrics.updateQueue(services.queue)
+        try await metrics.updateSessions(services.sessions, services.sessionHub)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -108,7 +113,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         ).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: services.authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
-    api.addRoutes(SessionsController(authenticator: services.authenticator, throttle: throttle).endpoints)
+    api.addRoutes(SignInController(authenticator: services.authenticator, throttle: throttle).endpoints)
     api.addRoutes(
         RecordingsController(
             database: database, queue: services.queue, signer: services.signer, playbackLifetime: config.playbackTokenLifetime,
@@ -120,6 +125,8 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(
         PacksController(packs: services.packs, publishing: services.publishing, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")
+    api.addRoutes(
+        SyncSessionsController(store: services.sessions, hub: services.sessionHub, metrics: metrics).endpoints, atPath: "sync-sessions")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router

@@ -12,7 +12,7 @@ struct Authenticator: Sendable {
     let database: AppDatabase
     let tokenLifetime: TimeInterval
     let bcryptCost: Int
-    var sessions: SessionStore { SessionStore(database: database) }
+    var sessions: SignInStore { SignInStore(database: database) }
 
     /// A new opaque bearer token: 32 random bytes, base64url.
     static func newToken() -> String { Data.randomToken() }

@@ -27,7 +27,7 @@ public enum Bootstrap {
         config: ServerConfig, username: String, displayName: String, role: Person.Role, password: String,
         district: Int64? = nil, school: Int64? = nil, classroom: Int64? = nil
     ) async throws -> Person {
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let hash = try await authenticator(database, config).hashPassword(password)
         return try await database.write { db in
             var districtId = district
@@ -58,7 +58,7 @@ public enum Bootstrap {
     }
 
     public static func setPassword(config: ServerConfig, username: String, password: String) async throws {
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let hash = try await authenticator(database, config).hashPassword(password)
         try await database.write { db in
             guard var person = try Person.filter(Person.Columns.username == username).fetchOne(db) else {
@@ -75,7 +75,7 @@ public enum Bootstrap {
     /// A new session token for `username` lasting `lifetime` seconds: how a school's mirror or a
     /// classroom screen signs in without a password typed on it. Changing the password revokes it.
     public static func issueToken(config: ServerConfig, username: String, lifetime: TimeInterval) async throws -> String {
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let token = Authenticator.newToken()
         try await database.write { db in
             guard let person = try Person.filter(Person.Columns.username == username).fetchOne(db), !person.disabled else {
@@ -89,7 +89,7 @@ public enum Bootstrap {
     }
 
     public static func listUsers(config: ServerConfig) async throws -> [Person] {
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         return try await database.read { db in try Person.order(Person.Columns.username).fetchAll(db) }
     }
 

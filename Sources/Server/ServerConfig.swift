@@ -4,6 +4,7 @@ import Configuration
 import Delivery
 import Foundation
 import Logging
+import Sessions
 import Transcoding
 import SystemPackage
 
@@ -179,4 +180,15 @@ extension ServerConfig {
 public struct ConfigError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+extension ServerConfig {
+    /// Every module's tables, in one fixed order: the catalog's, then the sessions'.
+    public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations
+
+    /// The database at `database.path`, migrated to this build's schema. Everything that opens
+    /// the server's database (the server, the CLI's commands, the tests) opens it here.
+    public func openDatabase() throws -> AppDatabase {
+        try AppDatabase.open(path: databasePath, migrations: Self.migrations)
+    }
 }

@@ -1,4 +1,5 @@
 import Catalog
+import Sessions
 import Transcoding
 import Hummingbird
 import Prometheus
@@ -9,11 +10,14 @@ struct ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let uploadsInProgress: Gauge
     let bytesReceived: Counter
+    let stallSeconds: Counter
 
     init() {
         registry = PrometheusCollectorRegistry()
         uploadsInProgress = registry.makeGauge(descriptor: Self.name("lessonlink_uploads_in_progress", "tus PATCH requests streaming now"))
         bytesReceived = registry.makeCounter(descriptor: Self.name("lessonlink_upload_bytes_received_total", "upload bytes received"))
+        stallSeconds = registry.makeCounter(
+            descriptor: Self.name("lessonlink_session_stall_seconds_total", "seconds classroom players reported stalled in sessions"))
     }
 
     /// A metric's full name (our names already carry their unit) and its help text.
@@ -41,6 +45,15 @@ struct ServerMetrics: Sendable {
                 descriptor: Self.name("lessonlink_transcode_jobs", "transcode jobs by state"), labels: [("state", state.rawValue)]
             ).set(Double(byState[state] ?? 0))
         }
+    }
+
+    /// Sessions playing or paused (from the database) and classrooms with an open event stream
+    /// (this process's streams), read at scrape time.
+    func updateSessions(_ store: SyncSessionStore, _ hub: SessionHub) async throws {
+        registry.makeGauge(descriptor: Self.name("lessonlink_sessions_running", "synchronized sessions playing or paused"))
+            .set(Double(try await store.runningCount()))
+        registry.makeGauge(descriptor: Self.name("lessonlink_session_classrooms_joined", "classrooms following a session now"))
+            .set(Double(await hub.joinedClassrooms()))
     }
 
     func render() -> String {

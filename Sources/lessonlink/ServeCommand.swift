@@ -85,7 +85,7 @@ struct SeedCommand: AsyncParsableCommand {
         guard demo else { throw ValidationError("say --demo to load the demonstration county") }
         let config = try await options.load()
         let county = try DemoCounty.load(path: file)
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let hash = try await Bootstrap.hash(DemoCounty.password, config: config)
         let counts = try await county.seed(into: database, passwordHash: hash)
         print(
@@ -148,7 +148,7 @@ struct UserCommand: AsyncParsableCommand {
             let config = try await options.load()
             let name = name.trimmingCharacters(in: .whitespaces)
             guard (1...100).contains(name.count) else { throw ValidationError("the name must be 1 to 100 characters") }
-            guard try await DirectoryStore(database: try AppDatabase.open(path: config.databasePath)).rename(person: username, to: name) else {
+            guard try await DirectoryStore(database: try config.openDatabase()).rename(person: username, to: name) else {
                 throw CommandFailure("there is no user '\(username)'")
             }
             print("\(username) is now \(name)")

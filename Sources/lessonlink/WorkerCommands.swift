@@ -20,7 +20,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var logger = Logger(label: "lessonlink.worker")
         logger.logLevel = .info
         let config = try await options.load()
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let group = ServiceGroup(
             services: [config.worker(database, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
@@ -40,7 +40,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try await options.load()
-            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            let queue = config.jobQueue(try config.openDatabase())
             var states = TranscodeJob.State.allCases
             if let state {
                 guard let wanted = TranscodeJob.State(rawValue: state) else { throw ValidationError("unknown state '\(state)'") }
@@ -63,7 +63,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try await options.load()
-            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            let queue = config.jobQueue(try config.openDatabase())
             try await JobsCommand.each(try JobsCommand.ids(options)) { id in
                 let job = try await queue.retry(recordingId: id)
                 return "recording \(id): job \(job.id ?? 0) \(job.state.rawValue)"
@@ -78,7 +78,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try await options.load()
-            let queue = config.jobQueue(try AppDatabase.open(path: config.databasePath))
+            let queue = config.jobQueue(try config.openDatabase())
             try await JobsCommand.each(try JobsCommand.ids(options)) { id in
                 let job = try await queue.cancel(recordingId: id)
                 return "recording \(id): job \(job.id ?? 0) cancelled"
@@ -128,7 +128,7 @@ struct RetranscodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await options.load()
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let queue = config.jobQueue(database)
         var ids = options.splitIDs().ids
         if all {
@@ -154,7 +154,7 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await options.load()
-        let database = try AppDatabase.open(path: config.databasePath)
+        let database = try config.openDatabase()
         let planner = TierPlanner(ladder: try Ladder.load(path: config.ladderPath))
         let schools = try await DirectoryStore(database: database).schools().map { ($0.id!, $0.name) }
         print("school".padded(28) + "uplink".padded(9) + "classrooms".padded(12) + "each".padded(11) + "tier".padded(8) + "")

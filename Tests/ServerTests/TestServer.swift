@@ -26,7 +26,7 @@ struct TestServer {
         config.transcodeExecutable = try lessonlinkBinary().path
         adjust(&config)
         if seed {
-            let database = try AppDatabase.open(path: config.databasePath)
+            let database = try config.openDatabase()
             let county = try DemoCounty.load(path: repositoryRoot.appendingPathComponent("config/demo-county.yaml").path)
             _ = try await county.seed(into: database, passwordHash: try await Bootstrap.hash(DemoCounty.password, config: config))
         }
@@ -42,7 +42,7 @@ struct TestServer {
         config.transcodeThreads = 2
     }
 
-    func database() throws -> AppDatabase { try AppDatabase.open(path: config.databasePath) }
+    func database() throws -> AppDatabase { try config.openDatabase() }
 
     /// Runs `body` against the real application, in memory (no socket).
     func test<Value>(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {

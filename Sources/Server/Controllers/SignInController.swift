@@ -4,7 +4,7 @@ import Foundation
 import Hummingbird
 
 /// Sign in and out: `POST /api/v1/sessions`, `DELETE /api/v1/sessions/current`, `GET /api/v1/me`.
-struct SessionsController {
+struct SignInController {
     let authenticator: Authenticator
     let throttle: LoginThrottle
 

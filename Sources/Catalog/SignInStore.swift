@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Signed-in sessions and the people they belong to. Tokens are kept only as hashes.
-public struct SessionStore: Sendable {
+public struct SignInStore: Sendable {
     let database: AppDatabase
 
     public init(database: AppDatabase) { self.database = database }
