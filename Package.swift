@@ -154,6 +154,7 @@ let package = Package(
                 .embedInCode("Resources/web/player.js"),
                 .embedInCode("Resources/web/mirror.js"),
                 .embedInCode("Resources/web/packs.js"),
+                .embedInCode("Resources/web/sessions.js"),
                 .embedInCode("Resources/web/style.css"),
             ],
             swiftSettings: exposing

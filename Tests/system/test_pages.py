@@ -41,13 +41,16 @@ def nav_links(browser):
 
 
 @pytest.mark.parametrize("username, shown, absent", [
-    ("teacher", ["上传", "资源包"], []),
-    ("classroom", ["资源包"], ["上传"]),
-    ("reviewer", [], ["上传", "资源包"]),
+    ("teacher", ["上传", "资源包", "同步课堂"], ["课堂屏幕"]),
+    ("classroom", ["资源包", "课堂屏幕"], ["上传", "同步课堂"]),
+    ("reviewer", [], ["上传", "资源包", "同步课堂", "课堂屏幕"]),
 ])
 def test_navigation_shows_what_the_role_can_use(server, browser, username, shown, absent):
     sign_in(browser, server, username)
-    wait(browser, lambda b: b.current_url.rstrip("/") == server)
+    # A classroom screen signs in to its kiosk; the catalog is one click away.
+    home = server + ("/classroom" if username == "classroom" else "")
+    wait(browser, lambda b: b.current_url.rstrip("/") == home)
+    browser.get(server + "/")
     wait(browser, lambda b: text(b, "header .who"))
     links = nav_links(browser)
     assert all(link in links for link in shown), links

@@ -19,6 +19,17 @@ struct WebController {
                 "资源包", "pack", #"<section class="panel" id="pack">…</section>"#,
                 scripts: ["/assets/player.js", "/assets/mirror.js", "/assets/packs.js"])
         })
+        routes.get("sessions", use: { _, _ in Self.page("同步课堂", "sessions", Self.sessions, scripts: ["/assets/player.js", "/assets/sessions.js"]) })
+        routes.get("sessions/:id", use: { _, _ in
+            Self.page(
+                "同步课堂", "session", #"<section class="panel" id="session">…</section>"#, scripts: ["/assets/player.js", "/assets/sessions.js"])
+        })
+        routes.get("classroom", use: { _, _ in
+            WebPage.response(
+                title: "同步课堂 · LessonLink", name: "classroom", header: "", body: Self.kiosk,
+                scripts: ["/assets/app.js", "/assets/player.js", "/assets/sessions.js"])
+        })
+        routes.get("assets/sessions.js", use: { _, _ in WebAssets.sessionsJS })
         routes.get("assets/packs.js", use: { _, _ in WebAssets.packsJS })
         routes.get("assets/mirror.js", use: { _, _ in WebAssets.mirrorJS })
         routes.get("assets/player.js", use: { _, _ in WebAssets.playerJS })
@@ -42,6 +53,8 @@ struct WebController {
     static let navigation = [
         ("/upload", "上传", "teacher admin"),
         ("/packs", "资源包", "teacher coordinator classroom admin"),
+        ("/sessions", "同步课堂", "teacher coordinator admin"),
+        ("/classroom", "课堂屏幕", "classroom"),
     ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
 
     static let packs = """
@@ -54,6 +67,37 @@ struct WebController {
           <label for="pack-title">标题</label><input type="text" id="pack-title" name="pack-title" maxlength="200" required>
           <p><button type="submit">新建</button></p>
         </form>
+        """
+
+    static let sessions = """
+        <section class="panel">
+          <h1>同步课堂</h1>
+          <h2>进行中</h2><ul class="results" id="sessions-running"><li class="muted">…</li></ul>
+          <h2>即将开始</h2><ul class="results" id="sessions-upcoming"><li class="muted">…</li></ul>
+          <h2>已结束</h2><ul class="results" id="sessions-past"><li class="muted">…</li></ul>
+        </section>
+        <form class="panel" id="schedule" hidden>
+          <h2>安排同步课堂</h2>
+          <label for="title">标题</label><input type="text" id="title" name="title" maxlength="200" required>
+          <label for="recording">课例（已可播放）</label><select id="recording" name="recording" required></select>
+          <label for="startsAt">开始时间</label><input type="datetime-local" id="startsAt" name="startsAt" required>
+          <fieldset id="targets"><legend>参加的成员校（全部普通教室）</legend></fieldset>
+          <label class="check"><input type="checkbox" id="memberTeachersHost" name="memberTeachersHost"> 成员校老师也可以主持（暂停、继续）</label>
+          <p><button type="submit">安排</button></p>
+          <p class="error"></p>
+        </form>
+        """
+
+    /// The classroom screen: full screen, no navigation; everything happens by itself.
+    static let kiosk = """
+        <div id="kiosk-page">
+          <div id="kiosk"></div>
+          <div id="kiosk-overlay">
+            <h1 id="kiosk-title">同步课堂</h1>
+            <p id="kiosk-status">正在连接…</p>
+            <p><button type="button" id="sound" hidden>开启声音</button> <button type="button" id="hand" class="secondary" hidden>举手</button></p>
+          </div>
+        </div>
         """
 
     static let login = """

@@ -188,9 +188,11 @@ const pages = {
       const message = document.querySelector("#message");
       message.textContent = "";
       try {
-        await api.request("POST", "/api/v1/sessions", { username: form.username.value, password: form.password.value });
+        const signedIn = await api.request("POST", "/api/v1/sessions", { username: form.username.value, password: form.password.value });
         const next = new URLSearchParams(location.search).get("next");
-        location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+        // A classroom screen's home is its kiosk.
+        const home = signedIn.person.role === "classroom" ? "/classroom" : "/";
+        location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : home;
       } catch (error) {
         message.textContent = error.message;
       }

@@ -116,6 +116,13 @@ class LessonPlayer {
     this.changed();
   }
 
+  /// Stops fetching (a player being replaced after a fatal media error).
+  destroy() {
+    this.stopped = true;
+    this.video.removeAttribute("src");
+    this.video.load();
+  }
+
   changed() {
     this.video.dataset.mode = this.mode || "";
     this.video.dataset.tier = this.currentTier();
@@ -155,7 +162,7 @@ class LessonPlayer {
   /// runs for the life of the page: a seek or a tier switch reopens the stream (appending to an
   /// ended MediaSource opens it again).
   async pump() {
-    for (;;) {
+    while (!this.stopped) {
       let busy = false;
       try {
         for (const track of this.tracks) busy = (await track.step()) || busy;
