@@ -216,6 +216,7 @@ let package = Package(
                 "Catalog",
                 "MirrorSite",
                 "Server",
+                "Sessions",
                 "Transcoding",
                 "Delivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Server
+import TestSupport
 import Testing
 
 /// The demo county's people and places a session test needs, and a ready recording to play.
@@ -216,7 +217,7 @@ struct SyncSessionTests {
         let server = try await TestServer.make()
         defer { server.remove() }
         let county = try await SessionCounty.make(server)
-        try await server.test { client in
+        let id = try await server.test { client -> Int64 in
             let teacher = try await client.signIn("teacher")
             let screen = try await client.signIn("classroom")
             let created = try await client.send(
@@ -251,6 +252,10 @@ struct SyncSessionTests {
             #expect(answered.status == .ok)
             #expect(String(buffer: answered.body).contains("answeredAt"))
 
+            // Prometheus: one session running; the stall seconds the screen reported.
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("lessonlink_sessions_running 1"))
+            #expect(metrics.contains("lessonlink_session_stall_seconds_total 1.5"))
             _ = try await client.send("/api/v1/sync-sessions/\(id)/control", .post, token: teacher, json: ["action": "end"])
             // The screen may not read attendance; the host may.
             #expect(try await client.get("/api/v1/sync-sessions/\(id)/attendance", token: screen).status == .forbidden)
@@ -272,7 +277,20 @@ struct SyncSessionTests {
             #expect(lines.count == 4)
             #expect(lines.contains { $0.hasPrefix("桥头小学,教室1,出席,") })
             #expect(lines.filter { $0.contains(",缺席,") }.count == 2)
+            return id
         }
+        // The same from the server's console.
+        func cli(_ arguments: [String]) throws -> ProcessResult {
+            try runProcess(
+                try lessonlinkBinary(), arguments + ["--storage-root", server.root.path, "--database-path", server.config.databasePath])
+        }
+        let listed = try cli(["sessions", "list", "--when", "past"])
+        #expect(listed.status == 0 && listed.out.contains("ended") && listed.out.contains("秋天的雨 同步课堂"), "\(listed)")
+        #expect(try cli(["sessions", "list", "--when", "upcoming"]).out.split(separator: "\n").count == 1, "only the heading")
+        let csv = try cli(["sessions", "attendance", "\(id)"])
+        #expect(csv.status == 0 && csv.out.hasPrefix("\u{FEFF}学校,教室,出勤") && csv.out.contains("桥头小学,教室1,出席"), "\(csv)")
+        let missing = try cli(["sessions", "attendance", "999"])
+        #expect(missing.status != 0 && missing.err.contains("no such session"))
     }
 }
 

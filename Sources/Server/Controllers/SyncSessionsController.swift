@@ -122,30 +122,6 @@ struct SyncSessionsController {
         var items: [SyncQuestion]
     }
 
-    struct AttendanceEntry: Encodable {
-        var classroomId: Int64
-        var classroom: String
-        var schoolId: Int64
-        var school: String
-        var present: Bool
-        var joinedAt: Date?
-        var leftAt: Date?
-        var minutesWatched: Double
-        var stallCount: Int
-        var stallSeconds: Double
-        var tierSeconds: [String: Double]
-        var lastOffset: Double?
-    }
-
-    struct AttendanceReport: ResponseEncodable {
-        var sessionId: Int64
-        var title: String
-        var startsAt: Date
-        var classrooms: [AttendanceEntry]
-        var present: Int
-        var absent: Int
-    }
-
     // MARK: - Handlers
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> List {
@@ -375,17 +351,7 @@ struct SyncSessionsController {
         let format = request.uri.queryParameters["format"].map(String.init) ?? "json"
         guard format == "json" || format == "csv" else { throw APIError.badRequest("format must be json or csv") }
         let (session, rows) = try await refusals { try await store.attendance(id, for: person) }
-        let entries = rows.map { row in
-            AttendanceEntry(
-                classroomId: row.classroomId, classroom: row.classroom, schoolId: row.schoolId, school: row.school,
-                present: row.attendance != nil, joinedAt: row.attendance?.joinedAt, leftAt: row.attendance?.leftAt,
-                minutesWatched: ((row.attendance?.watchedSeconds ?? 0) / 6).rounded() / 10, stallCount: row.attendance?.stallCount ?? 0,
-                stallSeconds: row.attendance?.stallSeconds ?? 0, tierSeconds: row.attendance?.tierSeconds ?? [:],
-                lastOffset: row.attendance?.lastOffset)
-        }
-        let report = AttendanceReport(
-            sessionId: id, title: session.title, startsAt: session.startsAt, classrooms: entries,
-            present: entries.filter(\.present).count, absent: entries.filter { !$0.present }.count)
+        let report = AttendanceReport(session: session, rows: rows)
         if format == "json" { return try report.response(from: request, context: context) }
         return Response(
             status: .ok,
@@ -393,25 +359,7 @@ struct SyncSessionsController {
                 .contentType: "text/csv; charset=utf-8",
                 .contentDisposition: "attachment; filename=\"attendance-\(id).csv\"",
             ],
-            body: .init(byteBuffer: ByteBuffer(string: Self.csv(report))))
-    }
-
-    static func csv(_ report: AttendanceReport) -> String {
-        let time = ISO8601DateFormatter()
-        func field(_ text: String) -> String {
-            text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        var lines = ["学校,教室,出勤,加入时间,离开时间,观看分钟,卡顿次数,卡顿秒数,各清晰度秒数"]
-        for entry in report.classrooms {
-            let tiers = entry.tierSeconds.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value.rounded()))" }.joined(separator: " ")
-            lines.append(
-                [
-                    field(entry.school), field(entry.classroom), entry.present ? "出席" : "缺席", entry.joinedAt.map(time.string) ?? "",
-                    entry.leftAt.map(time.string) ?? "", String(entry.minutesWatched), String(entry.stallCount),
-                    String(format: "%.1f", entry.stallSeconds), field(tiers),
-                ].joined(separator: ","))
-        }
-        return "\u{FEFF}" + lines.joined(separator: "\r\n") + "\r\n"
+            body: .init(byteBuffer: ByteBuffer(string: report.csv)))
     }
 
     // MARK: - Helpers
@@ -453,3 +401,4 @@ struct SyncSessionsController {
 
 extension SessionSummary: ResponseEncodable {}
 extension SyncQuestion: ResponseEncodable {}
+extension AttendanceReport: ResponseEncodable {}
