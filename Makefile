@@ -8,6 +8,7 @@
 #   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
 #   make bench-delivery segment delivery against nginx with wrk, and 135 classrooms playing at once
 #   make bench-packs    a 2 GB pack: ZIP download against nginx, lessonlink mirror against curl
+#   make bench-session  one synchronized session in 135 classrooms (132 simulated, 3 Chromium kiosks)
 #   make format / lint  swift-format the sources / check them
 #   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
@@ -22,7 +23,7 @@ TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs format lint deps test-deps apt-install clean
+.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -72,6 +73,11 @@ bench-packs: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="nginx-light curl time"
 	swift build -c release
 	scripts/bench-packs
+
+bench-session: test-deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="sqlite3"
+	@python3 -c "import aiohttp" 2>/dev/null || python3 -m pip install -q aiohttp
+	scripts/bench-session
 
 format:
 	swift format --in-place --recursive $(SWIFT_SOURCES)
