@@ -125,6 +125,17 @@ struct SyncSessionTests {
                 #expect(joined.status == .notFound)
             }
 
+            // A classroom of the district that is not a target does not see it either.
+            let room2 = try await client.signIn("classroom2")
+            let narrow = try await client.send(
+                "/api/v1/sync-sessions", .post, token: teacher,
+                json: Schedule(
+                    recordingId: county.recording, startsAt: rfc3339(start.addingTimeInterval(7200)), classroomIds: [county.bridgeRoom1]))
+            let narrowId = try narrow.decode(SessionBody.self).id
+            #expect(try await client.get("/api/v1/sync-sessions/\(narrowId)", token: room2).status == .notFound)
+            #expect(try await client.get("/api/v1/sync-sessions/\(narrowId)/events", token: room2).status == .notFound)
+            #expect(try await client.get("/api/v1/sync-sessions/\(narrowId)", token: screen).status == .ok)
+
             // Only hosts control: not the screen, not a member teacher (hosting was not offered).
             for token in [screen, member] {
                 let refused = try await client.send("/api/v1/sync-sessions/\(session.id)/control", .post, token: token, json: ["action": "play"])

@@ -217,12 +217,18 @@ def test_host_page_sees_a_raised_hand_and_a_cancelled_session_clears_the_screen(
             "return [...document.querySelectorAll('#roster tr[data-connected=yes] td.tier')].map((t) => t.textContent);") == ["360p"], 10)
         screen.find_element("id", "hand").click()
         wait(browser, lambda b: "举手" in text(b, "#questions"), 5)
+        screen.find_element("css selector", "#ask input").send_keys("秋雨为什么是凉的？")
+        screen.find_element("css selector", "#ask button").click()
+        wait(browser, lambda b: "秋雨为什么是凉的？" in text(b, "#questions"), 5)
         # The host page's own controls reach the screen.
         browser.find_element("id", "pause").click()
         wait(screen, lambda b: player(b, "return s.video.paused;"), 3)
         wait(screen, lambda b: text(b, "#kiosk-status").startswith("已暂停"), 1)
         browser.find_element("id", "end").click()
         wait(screen, lambda b: b.execute_script("return document.body.dataset.kiosk") == "ended", 5)
+        # The attendance table: this screen present, the school's two other classrooms absent.
+        wait(browser, lambda b: b.execute_script("return document.querySelector('#attendance').dataset.present") == "1", 10)
+        assert len(browser.find_elements("css selector", "#attendance tr[data-present=no]")) == 2
 
         # A session cancelled while the classroom waits for it: a clear screen, then waiting again.
         wait(screen, lambda b: b.execute_script("return document.body.dataset.kiosk") in ("idle", "scheduled"), 15)

@@ -96,6 +96,7 @@ struct WebController {
             <h1 id="kiosk-title">同步课堂</h1>
             <p id="kiosk-status">正在连接…</p>
             <p><button type="button" id="sound" hidden>开启声音</button> <button type="button" id="hand" class="secondary" hidden>举手</button></p>
+            <form id="ask" hidden><input type="text" name="question" maxlength="500" placeholder="向主讲老师提问" aria-label="提问"> <button type="submit" class="secondary">提问</button></form>
           </div>
         </div>
         """

@@ -488,10 +488,25 @@ Object.assign(pages, {
       controls.append(" ", el("button", { type: "button", id: "cancel", class: "secondary", onclick: () => control("cancel") }, "取消课堂"));
     }
     if (!session.mayHost && !session.mayEdit) return;
+    const attendance = el("table", { id: "attendance" });
     box.append(
       el("h2", {}, "教室"), roster,
       el("h2", {}, "举手与提问"), questions,
-      el("p", {}, el("a", { href: "/api/v1/sync-sessions/" + id + "/attendance?format=csv", id: "attendance-csv" }, "下载考勤表（CSV）")));
+      el("h2", {}, "出勤"), attendance,
+      el("p", {}, el("a", { href: "/api/v1/sync-sessions/" + id + "/attendance?format=csv", id: "attendance-csv" }, "下载出勤表（CSV）")));
+    const showAttendance = async () => {
+      const report = await api.get("/api/v1/sync-sessions/" + id + "/attendance");
+      attendance.replaceChildren(el("tr", {}, ...["学校", "教室", "出勤", "观看分钟", "卡顿", "清晰度"].map((h) => el("th", {}, h))));
+      for (const room of report.classrooms) {
+        const tiers = Object.entries(room.tierSeconds).map(([tier, seconds]) => tier + " " + formatDuration(seconds)).join("，");
+        attendance.append(el("tr", { "data-present": room.present ? "yes" : "no" },
+          el("td", {}, room.school), el("td", {}, room.classroom), el("td", {}, room.present ? "出席" : "缺席"),
+          el("td", {}, room.minutesWatched), el("td", {}, room.stallCount + " 次 / " + room.stallSeconds.toFixed(1) + " s"), el("td", {}, tiers)));
+      }
+      attendance.dataset.present = report.present;
+    };
+    await showAttendance();
+    setInterval(() => showAttendance().catch(() => {}), 30000);
     const showRoster = (data) => {
       roster.replaceChildren(el("tr", {}, ...["学校", "教室", "在线", "偏差", "清晰度", "近一分钟卡顿"].map((h) => el("th", {}, h))));
       for (const room of data.classrooms) {
@@ -516,6 +531,7 @@ Object.assign(pages, {
     for (const question of (await api.get("/api/v1/sync-sessions/" + id + "/questions")).items) showQuestion(question);
     new SessionEvents(clock, {
       clock: showStatus,
+      over: () => showAttendance().catch(showError),
       roster: (data) => { lastRoster = data; showRoster(data); },
       question: showQuestion,
     }).open();
@@ -532,6 +548,7 @@ Object.assign(pages, {
     const status = document.querySelector("#kiosk-status");
     const sound = document.querySelector("#sound");
     const hand = document.querySelector("#hand");
+    const ask = document.querySelector("#ask");
     sound.addEventListener("click", () => {
       const video = document.querySelector("#player");
       if (video) video.muted = false;
@@ -555,12 +572,12 @@ Object.assign(pages, {
         status.textContent = "";
         continue;
       }
-      await pages.followSession(session, { stage, title, status, sound, hand });
+      await pages.followSession(session, { stage, title, status, sound, hand, ask });
     }
   },
 
   /// Waits for one session, plays it in step, and returns once it is over (or cancelled).
-  async followSession(session, { stage, title, status, sound, hand }) {
+  async followSession(session, { stage, title, status, sound, hand, ask }) {
     const clock = new SessionClockView(session.id);
     await clock.measure();
     document.body.dataset.session = session.id;
@@ -576,6 +593,17 @@ Object.assign(pages, {
         await api.request("POST", "/api/v1/sync-sessions/" + session.id + "/questions", { kind: "hand" });
         hand.textContent = "已举手";
         setTimeout(() => { hand.textContent = "举手"; }, 10000);
+      } catch (error) { status.textContent = error.message; }
+    };
+    ask.hidden = false;
+    ask.onsubmit = async (event) => {
+      event.preventDefault();
+      const text = ask.question.value.trim();
+      if (!text) return;
+      try {
+        await api.request("POST", "/api/v1/sync-sessions/" + session.id + "/questions", { kind: "question", text });
+        ask.question.value = "";
+        ask.question.placeholder = "已发送，老师会看到";
       } catch (error) { status.textContent = error.message; }
     };
     const show = () => {
@@ -616,6 +644,7 @@ Object.assign(pages, {
       if (follower) follower.stop();
       stage.replaceChildren();
       hand.hidden = true;
+      ask.hidden = true;
       sound.hidden = true;
     }
   },
