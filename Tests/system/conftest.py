@@ -1,6 +1,6 @@
 """System tests: the real `lessonlink serve` process on a loopback port with the demo county,
 driven through Debian's Chromium by selenium, or over HTTP while it is killed and restarted."""
-import os
+import base64
 import shutil
 import signal
 import socket
@@ -82,14 +82,20 @@ def server(county):
     return county.base
 
 
-@pytest.fixture()
-def browser():
+def chromium(*arguments, size="1280,900"):
+    """A headless Chromium under selenium (Debian's chromium and chromedriver)."""
     options = webdriver.ChromeOptions()
-    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={size}", *arguments]:
         options.add_argument(argument)
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
     driver.implicitly_wait(0)
+    return driver
+
+
+@pytest.fixture()
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -106,6 +112,41 @@ def api_token(server, username="teacher"):
     response = requests.post(server + "/api/v1/sessions", json={"username": username, "password": "demo-password"})
     response.raise_for_status()
     return response.json()["token"]
+
+
+def upload_via_api(server, token, data: bytes, title: str):
+    metadata = "title " + base64.b64encode(title.encode()).decode()
+    created = requests.post(server + "/api/v1/uploads", headers={
+        "Authorization": "Bearer " + token, "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
+        "Upload-Metadata": metadata})
+    assert created.status_code == 201
+    patched = requests.patch(server + created.headers["Location"], data=data, headers={
+        "Authorization": "Bearer " + token, "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+        "Content-Type": "application/offset+octet-stream"})
+    assert patched.status_code == 204
+
+
+def ready_lesson(server, title, size="640x360", seconds=12):
+    """A generated lesson (a test pattern with a tone) uploaded by the lead-school teacher and
+    transcoded by the server's worker; returns the recording's id once it is ready."""
+    token = api_token(server)
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "lesson.mp4"
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={size}:rate=25:duration={seconds}", "-f", "lavfi", "-i", f"sine=duration={seconds}",
+                        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                        str(clip)], check=True)
+        upload_via_api(server, token, clip.read_bytes(), title)
+    headers = {"Authorization": "Bearer " + token}
+    items = requests.get(server + "/api/v1/recordings", params={"q": title}, headers=headers).json()["items"]
+    recording = next(item["id"] for item in items if item["title"] == title)
+    for _ in range(1200):
+        state = requests.get(f"{server}/api/v1/recordings/{recording}", headers=headers).json()["state"]
+        if state in ("ready", "failed"):
+            break
+        time.sleep(0.2)
+    assert state == "ready"
+    return recording
 
 
 def make_clip(path: Path, seconds=2):

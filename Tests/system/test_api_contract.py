@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import ROOT, Server, api_token
+from conftest import Server, api_token
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 

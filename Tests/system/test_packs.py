@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -18,10 +17,9 @@ import requests
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import BINARY, ROOT, api_token, free_port
+from conftest import BINARY, ROOT, api_token, free_port, ready_lesson
 
 MIRROR_BINARY = BINARY.parent / "lessonlink-mirror"
-from test_pages import upload_via_api
 
 
 def gone(element):
@@ -56,21 +54,7 @@ def file_sha256(path: Path) -> str:
 def pack(server):
     """A published pack of 桥头小学: a 12 s lesson, a clip of it, and a 600 KB worksheet."""
     teacher = api_token(server, "teacher")
-    with tempfile.TemporaryDirectory() as folder:
-        clip = Path(folder) / "lesson.mp4"
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=640x360:rate=25:duration=12", "-f", "lavfi", "-i", "sine=duration=12",
-                        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                        str(clip)], check=True)
-        upload_via_api(server, teacher, clip.read_bytes(), "资源包测试 荷花")
-    items = requests.get(server + "/api/v1/recordings", params={"q": "资源包测试"}, headers=auth(teacher)).json()["items"]
-    recording = items[0]["id"]
-    for _ in range(600):
-        state = requests.get(f"{server}/api/v1/recordings/{recording}", headers=auth(teacher)).json()["state"]
-        if state in ("ready", "failed"):
-            break
-        time.sleep(0.2)
-    assert state == "ready"
+    recording = ready_lesson(server, "资源包测试 荷花")
     schools = requests.get(server + "/api/v1/schools", headers=auth(teacher)).json()["items"]
     member = next(s["id"] for s in schools if s["name"] == "桥头小学")
     created = requests.post(server + "/api/v1/packs", headers=auth(teacher), json={

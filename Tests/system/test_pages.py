@@ -1,6 +1,5 @@
 """The web pages in a real browser: sign in, search, upload (with pause, resume and an offline
 spell), and a recording's page."""
-import base64
 import os
 import tempfile
 import time
@@ -11,7 +10,7 @@ import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import api_token, make_clip, sign_in
+from conftest import api_token, make_clip, sign_in, upload_via_api
 
 
 def wait(browser, condition, seconds=20):
@@ -63,18 +62,6 @@ def test_catalog_is_protected(server, browser):
     # Sent to sign in, and back to the catalog afterwards; the API behind it says 401 meanwhile.
     assert "next=%2F" in browser.current_url
     assert requests.get(server + "/api/v1/recordings").status_code == 401
-
-
-def upload_via_api(server, token, data: bytes, title: str):
-    metadata = "title " + base64.b64encode(title.encode()).decode()
-    created = requests.post(server + "/api/v1/uploads", headers={
-        "Authorization": "Bearer " + token, "Tus-Resumable": "1.0.0", "Upload-Length": str(len(data)),
-        "Upload-Metadata": metadata})
-    assert created.status_code == 201
-    patched = requests.patch(server + created.headers["Location"], data=data, headers={
-        "Authorization": "Bearer " + token, "Tus-Resumable": "1.0.0", "Upload-Offset": "0",
-        "Content-Type": "application/offset+octet-stream"})
-    assert patched.status_code == 204
 
 
 def test_search_in_chinese_finds_a_lesson(server, browser):

@@ -1,38 +1,18 @@
 """Playback in Chromium: a lesson uploaded through the API, transcoded by the worker, played on
 its page through the browser's own HLS and through LessonLink's MSE player, with a tier switch."""
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import api_token, sign_in
-from test_pages import upload_via_api, wait
+from conftest import api_token, ready_lesson, sign_in
+from test_pages import wait
 
 
 @pytest.fixture(scope="module")
 def lesson(server):
     """A 12 s 854x480 lesson, so the ladder has two video tiers (480p, 360p)."""
-    token = api_token(server)
-    with tempfile.TemporaryDirectory() as folder:
-        clip = Path(folder) / "lesson.mp4"
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=854x480:rate=25:duration=12", "-f", "lavfi", "-i", "sine=duration=12",
-                        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                        str(clip)], check=True)
-        upload_via_api(server, token, clip.read_bytes(), "播放测试 两个清晰度")
-    headers = {"Authorization": "Bearer " + token}
-    items = requests.get(server + "/api/v1/recordings", params={"q": "播放测试"}, headers=headers).json()["items"]
-    recording_id = items[0]["id"]
-    for _ in range(600):
-        state = requests.get(f"{server}/api/v1/recordings/{recording_id}", headers=headers).json()["state"]
-        if state in ("ready", "failed"):
-            break
-        time.sleep(0.2)
-    assert state == "ready"
-    return recording_id
+    return ready_lesson(server, "播放测试 两个清晰度", size="854x480")
 
 
 def video(browser, script):

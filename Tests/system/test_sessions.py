@@ -6,55 +6,21 @@ the host page shows the classrooms and a raised hand; a cancelled session clears
 The lesson is longer than other fixtures (100 s at 360p): the session has to run long enough to
 settle, pause, seek and lose a link."""
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
-from conftest import api_token, sign_in
-from test_pages import text, upload_via_api, wait
+from conftest import api_token, chromium, ready_lesson, sign_in
+from test_pages import text, wait
 
 SETTLED = 0.25  # seconds: every classroom within this of the clock after settling
 
 
-def chromium():
-    options = webdriver.ChromeOptions()
-    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=800,500",
-                     "--autoplay-policy=no-user-gesture-required"]:
-        options.add_argument(argument)
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(0)
-    return driver
-
-
 @pytest.fixture(scope="module")
 def lesson(server):
-    token = api_token(server)
-    with tempfile.TemporaryDirectory() as folder:
-        clip = Path(folder) / "lesson.mp4"
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=640x360:rate=25:duration=100", "-f", "lavfi", "-i", "sine=duration=100",
-                        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                        str(clip)], check=True)
-        upload_via_api(server, token, clip.read_bytes(), "同步课堂测试 秋天的雨")
-    headers = {"Authorization": "Bearer " + token}
-    items = requests.get(server + "/api/v1/recordings", params={"q": "同步课堂测试"}, headers=headers).json()["items"]
-    recording = items[0]["id"]
-    for _ in range(1200):
-        state = requests.get(f"{server}/api/v1/recordings/{recording}", headers=headers).json()["state"]
-        if state in ("ready", "failed"):
-            break
-        time.sleep(0.2)
-    assert state == "ready"
-    return recording
+    return ready_lesson(server, "同步课堂测试 秋天的雨", seconds=100)
 
 
 class Host:
@@ -84,7 +50,7 @@ class Host:
 
 
 def kiosk(server, username, mse=False):
-    driver = chromium()
+    driver = chromium("--autoplay-policy=no-user-gesture-required", size="800,500")
     driver.get(server + "/login?next=" + requests.utils.quote("/classroom" + ("?player=mse" if mse else ""), safe=""))
     driver.find_element("name", "username").send_keys(username)
     driver.find_element("name", "password").send_keys("demo-password")
