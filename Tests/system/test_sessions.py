@@ -202,7 +202,20 @@ def test_host_page_sees_a_raised_hand_and_a_cancelled_session_clears_the_screen(
         screen.refresh()
         wait(screen, lambda b: b.execute_script("return document.body.dataset.session") == str(later), 20)
         assert "距开始" in text(screen, "#kiosk-status")
-        host.control(later, "cancel")
+        # The sessions page, narrowed to the member school, lists it as upcoming.
+        browser.get(f"{server}/sessions?schoolId={host.school}")
+        wait(browser, lambda b: "将被取消" in text(b, "#sessions-upcoming"))
+        # The host moves its start by the edit form; the waiting screen's countdown follows at once.
+        browser.get(f"{server}/sessions/{later}")
+        wait(browser, lambda b: b.find_elements("css selector", "#edit"))
+        browser.execute_script(
+            "const f = document.querySelector('#edit'); const d = new Date(Date.now() + 600000);"
+            "f.startsAt.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);"
+            "f.requestSubmit();")
+        wait(screen, lambda b: text(b, "#kiosk-status").startswith("距开始 00:0") and int(text(b, "#kiosk-status")[-5:-3]) >= 8, 5)
+        # Cancelled from the host page while the screen waits: a clear screen.
+        wait(browser, lambda b: b.find_elements("css selector", "#edit"))
+        browser.find_element("id", "cancel").click()
         wait(screen, lambda b: text(b, "#kiosk-status") == "本节同步课堂已取消", 5)
         csv = requests.get(f"{server}/api/v1/sync-sessions/{session}/attendance?format=csv", headers=host.headers)
         assert csv.content.startswith("\ufeff学校,教室,出勤".encode())

@@ -72,6 +72,7 @@ struct WebController {
     static let sessions = """
         <section class="panel">
           <h1>同步课堂</h1>
+          <label for="school-filter">学校</label><select id="school-filter"><option value="">全部</option></select>
           <h2>进行中</h2><ul class="results" id="sessions-running"><li class="muted">…</li></ul>
           <h2>即将开始</h2><ul class="results" id="sessions-upcoming"><li class="muted">…</li></ul>
           <h2>已结束</h2><ul class="results" id="sessions-past"><li class="muted">…</li></ul>

@@ -384,9 +384,21 @@ Object.assign(pages, {
   async sessions() {
     await showSignedIn();
     const me = await api.get("/api/v1/me");
+    // ?schoolId=, ?classroomId=, ?districtId= narrow the lists, as they do the API's.
+    const scope = new URLSearchParams([...new URLSearchParams(location.search)].filter(([key]) => ["schoolId", "classroomId", "districtId"].includes(key)));
+    const schoolFilter = document.querySelector("#school-filter");
+    const allSchools = (await api.get("/api/v1/schools")).items;
+    for (const school of allSchools.filter((s) => me.role === "admin" || s.districtId === me.districtId)) {
+      schoolFilter.append(el("option", { value: school.id }, school.name));
+    }
+    schoolFilter.value = scope.get("schoolId") || "";
+    schoolFilter.addEventListener("change", () => {
+      location.search = schoolFilter.value ? "?schoolId=" + schoolFilter.value : "";
+    });
     for (const when of ["running", "upcoming", "past"]) {
       const list = document.querySelector("#sessions-" + when);
-      const result = await api.get("/api/v1/sync-sessions?when=" + when);
+      scope.set("when", when);
+      const result = await api.get("/api/v1/sync-sessions?" + scope);
       list.replaceChildren();
       for (const session of result.items) {
         list.append(el("li", { "data-session": session.id },
@@ -398,7 +410,7 @@ Object.assign(pages, {
     }
     const form = document.querySelector("#schedule");
     if (!["teacher", "coordinator", "admin"].includes(me.role)) return;
-    const schools = await api.get("/api/v1/schools");
+    const schools = { items: allSchools };
     const members = schools.items.filter((s) => s.kind === "member" && (me.role === "admin" || s.districtId === me.districtId));
     if (me.role === "teacher" && !schools.items.some((s) => s.id === me.schoolId && s.kind === "lead")) return;
     form.hidden = false;
@@ -486,6 +498,24 @@ Object.assign(pages, {
     }
     if (session.mayEdit) {
       controls.append(" ", el("button", { type: "button", id: "cancel", class: "secondary", onclick: () => control("cancel") }, "取消课堂"));
+    }
+    if (session.mayEdit && session.state === "scheduled") {
+      // Before the start: the title and the start time can change (the screens follow at once).
+      const local = new Date(new Date(session.startsAt).getTime() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+      const edit = el("form", { id: "edit", class: "panel" },
+        el("label", { for: "edit-title" }, "标题"), el("input", { type: "text", id: "edit-title", name: "title", maxlength: "200", value: session.title }),
+        el("label", { for: "edit-start" }, "开始时间"), el("input", { type: "datetime-local", id: "edit-start", name: "startsAt", value: local }),
+        el("p", {}, el("button", { type: "submit" }, "保存")));
+      edit.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          await api.request("PATCH", "/api/v1/sync-sessions/" + id, { title: edit.title.value, startsAt: new Date(edit.startsAt.value).toISOString() });
+          location.reload();
+        } catch (error) {
+          showError(error);
+        }
+      });
+      box.append(edit);
     }
     if (!session.mayHost && !session.mayEdit) return;
     const attendance = el("table", { id: "attendance" });
