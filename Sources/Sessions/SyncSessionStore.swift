@@ -186,7 +186,9 @@ public struct SyncSessionStore: Sendable {
             try Self.check(startsAt: draft.startsAt, now: now)
             let (recordingId, duration) = try Self.source(draft.recordingId, db)
             let classrooms = try Self.targets(schools: draft.schoolIds, classrooms: draft.classroomIds, for: person, db)
-            let districtId = try person.role == .admin ? School.fetchOne(db, key: classrooms[0].schoolId)!.districtId : person.districtId!
+            // An admin's session belongs to the district of its first classroom; anyone else's to their own.
+            let district = person.role == .admin ? try School.fetchOne(db, key: classrooms[0].schoolId)?.districtId : person.districtId
+            guard let districtId = district else { throw SessionError.forbidden("your account belongs to no district") }
             try Self.checkOverlap(classrooms, from: draft.startsAt, duration: duration, except: nil, now: now, db)
             var session = SyncSession(
                 title: draft.title.trimmingCharacters(in: .whitespacesAndNewlines), districtId: districtId, schedulerId: person.id!,
@@ -449,7 +451,7 @@ public struct SyncSessionStore: Sendable {
         switch person.role {
         case .admin: return true
         case .coordinator: return person.districtId != nil
-        case .teacher: return try person.schoolId.flatMap { try School.fetchOne(db, key: $0) }?.kind == .lead
+        case .teacher: return try person.districtId != nil && person.schoolId.flatMap { try School.fetchOne(db, key: $0) }?.kind == .lead
         case .classroom, .reviewer: return false
         }
     }
