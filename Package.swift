@@ -70,6 +70,13 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Verifiable credentials: JSON Canonicalization (RFC 8785), multibase, did:key, and
+        // Data Integrity proofs with eddsa-jcs-2022. No database, no HTTP: verifies offline.
+        .target(
+            name: "Credentials",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: exposing
+        ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
         .target(
             name: "Sessions",
@@ -231,6 +238,11 @@ let package = Package(
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media", "HLS", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CredentialsTests",
+            dependencies: ["Credentials", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(
