@@ -77,6 +77,12 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: exposing
         ),
+        // Review by the teaching-research offices: the review's rules and the rubric.
+        .target(
+            name: "Review",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: exposing
+        ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
         .target(
             name: "Sessions",
@@ -243,6 +249,11 @@ let package = Package(
         .testTarget(
             name: "CredentialsTests",
             dependencies: ["Credentials", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReviewTests",
+            dependencies: ["Review", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
