@@ -80,7 +80,7 @@ let package = Package(
         // Review by the teaching-research offices: the review's rules and the rubric.
         .target(
             name: "Review",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Catalog", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
             swiftSettings: exposing
         ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
@@ -202,6 +202,7 @@ let package = Package(
                 "Ingest",
                 "MirrorSite",
                 "PackSync",
+                "Review",
                 "Sessions",
                 "Transcoding",
                 "Media",

@@ -79,14 +79,18 @@ public struct ReviewSubject: Sendable, Equatable {
     }
 }
 
-/// Why an action was refused: `forbidden` (not this person's to do) or `conflict` (not now).
+/// Why an action was refused: `forbidden` (not this person's to do), `conflict` (not now),
+/// `notFound` (nothing this person may see), `invalid` (a field is wrong: scores, a comment).
 public enum ReviewError: Error, Equatable, Sendable {
     case forbidden(String)
     case conflict(String)
+    case notFound(String)
+    case invalid(String)
 
     public var message: String {
         switch self {
-        case .forbidden(let why), .conflict(let why): why
+        case .forbidden(let why), .conflict(let why), .invalid(let why): why
+        case .notFound(let what): "no such \(what)"
         }
     }
 }

@@ -6,6 +6,7 @@ import Transcoding
 import Media
 import Delivery
 import PackSync
+import Review
 import Sessions
 import Foundation
 import GRDB
@@ -55,6 +56,7 @@ struct AppServices: Sendable {
     let publishing: PackPublishing
     let sessions: SyncSessionStore
     let sessionHub: SessionHub
+    let reviews: ReviewStore
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -65,6 +67,7 @@ struct AppServices: Sendable {
             logger: logger)
         // Read at start: a broken ladder file stops the server with its file:line message.
         let ladder = try Ladder.load(path: config.ladderPath)
+        let rubric = try Rubric.load(path: config.rubricPath)
         let objects = ObjectStore(root: layout.objects)
         return AppServices(
             config: config, database: database, layout: layout,
@@ -76,7 +79,8 @@ struct AppServices: Sendable {
             publishing: PackPublishing(
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
                 logger: logger),
-            sessions: SyncSessionStore(database: database), sessionHub: SessionHub())
+            sessions: SyncSessionStore(database: database), sessionHub: SessionHub(),
+            reviews: ReviewStore(database: database, rubric: rubric))
     }
 }
 
@@ -100,6 +104,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     // The document states this server's own upload limit (Tus-Max-Size).
     let openapi = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
         .replacingOccurrences(of: "maximum: 21474836480}", with: "maximum: \(config.uploadMaxSize)}")
+        .replacingOccurrences(of: "    RubricScores: {type: object}", with: ReviewsController.scoresSchema(services.reviews.rubric))
     router.get("api/v1/openapi.yaml") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: openapi)))
@@ -127,6 +132,9 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
             .endpoints, atPath: "packs")
     api.addRoutes(
         SyncSessionsController(store: services.sessions, hub: services.sessionHub, metrics: metrics).endpoints, atPath: "sync-sessions")
+    let reviews = ReviewsController(store: services.reviews)
+    api.addRoutes(reviews.recordingRoutes, atPath: "recordings")
+    api.addRoutes(reviews.endpoints)
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router

@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import GRDB
+import Review
 import Yams
 
 /// `config/demo-county.yaml`: a county shaped like a real one, for trying LessonLink out and for
@@ -39,11 +40,19 @@ public struct DemoCounty: Decodable, Sendable {
         var classroom: String?
     }
 
+    struct Office: Decodable {
+        var name: String
+        var level: ReviewLevel
+        var scope: String
+        var reviewers: [String]
+    }
+
     var county: String
     var districts: [DistrictEntry]
     var memberClassrooms: Int
     var textbooks: [Textbook]
     var accounts: [Account]
+    var reviewOffices: [Office]?
 
     public static let password = "demo-password"
 
@@ -104,6 +113,9 @@ public struct DemoCounty: Decodable, Sendable {
                     districtId: district?.id ?? school?.districtId, schoolId: school?.id, classroomId: room?.id,
                     passwordHash: passwordHash)
                 try person.insert(db)
+            }
+            for office in reviewOffices ?? [] {
+                try ReviewStore.seedOffice(name: office.name, level: office.level, scope: office.scope, reviewers: office.reviewers, db)
             }
             return Counts(
                 districts: try District.fetchCount(db), schools: try School.fetchCount(db),

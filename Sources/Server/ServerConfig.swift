@@ -4,6 +4,7 @@ import Configuration
 import Delivery
 import Foundation
 import Logging
+import Review
 import Sessions
 import Transcoding
 import SystemPackage
@@ -22,6 +23,8 @@ public struct ServerConfig: Sendable {
     public var databasePath = "storage/lessonlink.sqlite"
     /// `transcode.ladder`: the bandwidth ladder file.
     public var ladderPath = "config/ladder.yaml"
+    /// `review.rubric`: the criteria reviewers score by.
+    public var rubricPath = "config/review-rubric.yaml"
     /// `uploads.maxSize`: largest upload accepted, bytes (`Tus-Max-Size`).
     public var uploadMaxSize: Int64 = 20 << 30
     /// `uploads.expirySeconds`: an unfinished upload is kept this long after its last change.
@@ -114,6 +117,7 @@ public struct ServerConfig: Sendable {
         storageRoot = reader.string(forKey: "storage.root", default: storageRoot)
         databasePath = reader.string(forKey: "database.path", default: "\(storageRoot)/lessonlink.sqlite")
         ladderPath = reader.string(forKey: "transcode.ladder", default: ladderPath)
+        rubricPath = reader.string(forKey: "review.rubric", default: rubricPath)
         uploadMaxSize = Int64(reader.int(forKey: "uploads.maxSize", default: Int(uploadMaxSize)))
         uploadExpiry = reader.double(forKey: "uploads.expirySeconds", default: uploadExpiry)
         uploadQuota = reader.int(forKey: "uploads.quota").map(Int64.init)
@@ -183,8 +187,8 @@ public struct ConfigError: Error, CustomStringConvertible {
 }
 
 extension ServerConfig {
-    /// Every module's tables, in one fixed order: the catalog's, then the sessions'.
-    public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations
+    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's.
+    public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations
 
     /// The database at `database.path`, migrated to this build's schema. Everything that opens
     /// the server's database (the server, the CLI's commands, the tests) opens it here.

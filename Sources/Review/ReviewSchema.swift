@@ -1,0 +1,47 @@
+import Catalog
+import GRDB
+
+/// The review's tables, registered after the catalog's and the sessions' migrations.
+public enum ReviewSchema {
+    public static let migrations: [AppDatabase.Migration] = [
+        AppDatabase.Migration("v6 review offices and submissions") { db in try db.execute(sql: v6) }
+    ]
+
+    static let v6 = """
+        CREATE TABLE reviewOffice (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            level TEXT NOT NULL CHECK (level IN ('county', 'city')),
+            -- What the office covers, in words (a county, a city's counties).
+            scope TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE reviewOfficeMember (
+            personId INTEGER PRIMARY KEY REFERENCES person(id) ON DELETE CASCADE,
+            officeId INTEGER NOT NULL REFERENCES reviewOffice(id)
+        );
+        CREATE TABLE reviewSubmission (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recordingId INTEGER NOT NULL UNIQUE REFERENCES recording(id),
+            teacherId INTEGER NOT NULL REFERENCES person(id),
+            schoolId INTEGER NOT NULL REFERENCES school(id),
+            state TEXT NOT NULL CHECK (state IN ('awaiting', 'inReview', 'returned', 'approved', 'revoked')),
+            level TEXT CHECK (level IN ('county', 'city')),
+            claimedBy INTEGER REFERENCES person(id),
+            submittedAt DATETIME NOT NULL,
+            updatedAt DATETIME NOT NULL
+        );
+        CREATE INDEX reviewSubmission_queue ON reviewSubmission(state, level, submittedAt);
+        -- Every step, kept: who, when, what, the scores and the words.
+        CREATE TABLE reviewEvent (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            submissionId INTEGER NOT NULL REFERENCES reviewSubmission(id),
+            action TEXT NOT NULL,
+            personId INTEGER NOT NULL REFERENCES person(id),
+            level TEXT,
+            scores TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            at DATETIME NOT NULL
+        );
+        CREATE INDEX reviewEvent_submissionId ON reviewEvent(submissionId);
+        """
+}

@@ -1,0 +1,147 @@
+import WebServing
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Review
+
+/// Review by the county and city teaching-research offices: a teacher submits a ready recording
+/// (`POST /api/v1/recordings/{id}/review`); reviewers take it from their office's queue
+/// (`/api/v1/reviews`), claim it, and approve or return it with rubric scores; an admin may
+/// revoke an approval. Every step is kept in the submission's history.
+struct ReviewsController {
+    let store: ReviewStore
+
+    var recordingRoutes: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.post(":id/review", use: submit)
+        routes.get(":id/review", use: submission)
+        return routes
+    }
+
+    var endpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("reviews", use: queue)
+        routes.post("reviews/:id/claim", use: claim)
+        routes.post("reviews/:id/release", use: release)
+        routes.post("reviews/:id/decision", use: decide)
+        routes.post("reviews/:id/revoke", use: revoke)
+        routes.get("review-rubric", use: rubric)
+        return routes
+    }
+
+    struct Queue: ResponseEncodable {
+        var items: [ReviewStore.View]
+    }
+
+    struct DecisionRequest: Decodable {
+        enum Decision: String, Decodable {
+            case approve, `return`
+        }
+        var decision: Decision
+        var scores: [String: Int]
+        var comment: String?
+    }
+
+    struct RevokeRequest: Decodable {
+        var reason: String
+    }
+
+    struct RubricResponse: ResponseEncodable {
+        struct Criterion: Encodable {
+            var key: String
+            var description: String
+            var min: Int
+            var max: Int
+        }
+        var criteria: [Criterion]
+    }
+
+    @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "recording")
+        return try await refusals { try await store.submit(recordingId: id, by: person) }
+    }
+
+    @Sendable func submission(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "recording")
+        return try await refusals { try await store.submission(recordingId: id, for: person) }
+    }
+
+    @Sendable func queue(_ request: Request, context: AppRequestContext) async throws -> Queue {
+        let person = try context.requirePerson()
+        let parameters = request.uri.queryParameters
+        let subject = parameters["subject"].map(String.init)
+        if let subject, subject.isEmpty || subject.unicodeScalars.count > 50 { throw APIError.badRequest("subject must be 1 to 50 characters") }
+        let grade = try QueryValue.integer(parameters["grade"], "grade", in: 1...12)
+        return Queue(items: try await refusals { try await store.queue(for: person, subject: subject, grade: grade) })
+    }
+
+    @Sendable func claim(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "submission")
+        return try await refusals { try await store.claim(id, by: person) }
+    }
+
+    @Sendable func release(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "submission")
+        return try await refusals { try await store.claim(id, release: true, by: person) }
+    }
+
+    @Sendable func decide(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "submission")
+        let body = try await request.decodeJSON(as: DecisionRequest.self, context: context)
+        if let comment = body.comment, comment.unicodeScalars.count > 5000 { throw APIError.badRequest("comment is limited to 5000 characters") }
+        return try await refusals {
+            try await store.decide(id, approve: body.decision == .approve, scores: body.scores, comment: body.comment ?? "", by: person)
+        }
+    }
+
+    @Sendable func revoke(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
+        let person = try context.requirePerson()
+        let id = try Self.id(context, "submission")
+        let body = try await request.decodeJSON(as: RevokeRequest.self, context: context)
+        guard body.reason.unicodeScalars.count <= 2000 else { throw APIError.badRequest("reason is limited to 2000 characters") }
+        return try await refusals { try await store.revoke(id, reason: body.reason, by: person) }
+    }
+
+    @Sendable func rubric(_ request: Request, context: AppRequestContext) async throws -> RubricResponse {
+        _ = try context.requirePerson()
+        return RubricResponse(criteria: store.rubric.criteria.map { .init(key: $0.key, description: $0.description, min: $0.min, max: $0.max) })
+    }
+
+    /// Runs a store call, turning its refusals into the API's errors.
+    private func refusals<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ReviewError {
+            switch error {
+            case .forbidden(let why): throw APIError(.forbidden, "forbidden", why)
+            case .conflict(let why): throw APIError(.conflict, "conflict", why)
+            case .notFound(let what): throw APIError.notFound(what)
+            case .invalid(let why): throw APIError.badRequest(why)
+            }
+        }
+    }
+
+    static func id(_ context: AppRequestContext, _ what: String) throws -> Int64 {
+        guard let id = Int64(try context.parameters.require("id")), id > 0 else { throw APIError.notFound(what) }
+        return id
+    }
+
+    /// The rubric's scores as the API document states them (substituted into the served
+    /// document), so clients and fuzzers know the exact criteria this server expects.
+    static func scoresSchema(_ rubric: Rubric) -> String {
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let properties = rubric.criteria.map { "\(quoted($0.key)): {type: integer, minimum: \($0.min), maximum: \($0.max)}" }
+        return "    RubricScores: {type: object, additionalProperties: false, required: [\(rubric.criteria.map { quoted($0.key) }.joined(separator: ", "))], "
+            + "properties: {\(properties.joined(separator: ", "))}}"
+    }
+}
+
+extension ReviewStore.View: ResponseEncodable {}
