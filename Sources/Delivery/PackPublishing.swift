@@ -16,7 +16,8 @@ import Synchronization
 public final class PackPublishing: Service, Sendable {
     /// Where a pack's latest publish is.
     public struct PublishStatus: Codable, Sendable, Equatable {
-        public enum State: String, Codable, Sendable { case queued, publishing, published, failed }
+        /// `idle`: nothing published since the server started (the pack's versions say what exists).
+        public enum State: String, Codable, Sendable { case idle, queued, publishing, published, failed }
         public var pack: Int64
         public var state: State
         public var itemsDone: Int
@@ -30,7 +31,12 @@ public final class PackPublishing: Service, Sendable {
         public var error: String?
         public var updatedAt: Date
 
-        public var isFinished: Bool { state == .published || state == .failed }
+        public var isFinished: Bool { state == .published || state == .failed || state == .idle }
+
+        /// The status of a pack with no publish since the server started.
+        public static func idle(pack: Int64, at now: Date = Date()) -> PublishStatus {
+            PublishStatus(pack: pack, state: .idle, itemsDone: 0, items: 0, updatedAt: now)
+        }
     }
 
     struct Job: Sendable {

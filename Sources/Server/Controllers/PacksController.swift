@@ -197,7 +197,8 @@ struct PacksController {
         _ = try await latestPublish(context)
         let publishing = self.publishing
         return ServerSentEvents.poll(event: "publish", every: .milliseconds(250)) {
-            publishing.status(pack: id).map { ($0, $0.isFinished) }
+            let status = publishing.status(pack: id) ?? .idle(pack: id)
+            return (status, status.isFinished)
         }
     }
 
@@ -205,8 +206,7 @@ struct PacksController {
         let viewer = try viewer(context)
         let id = try packId(context)
         try await mapped { try await packs.requireMaker(id, viewer: viewer) }
-        guard let status = publishing.status(pack: id) else { throw APIError.notFound("publish of pack \(id)") }
-        return status
+        return publishing.status(pack: id) ?? .idle(pack: id)
     }
 
     static let encoder: JSONEncoder = {
