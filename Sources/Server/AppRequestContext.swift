@@ -26,4 +26,11 @@ public struct AppRequestContext: RequestContext {
     }
 
     var viewer: Viewer? { person.map(Viewer.init) }
+
+    /// The path parameter `name` as a row id. Anything else answers 404 naming `what`: an id that
+    /// cannot exist is as absent as one that does not.
+    func rowId(_ name: String = "id", of what: String) throws(APIError) -> Int64 {
+        guard let text = parameters.get(name), let id = Int64(text), id > 0 else { throw APIError.notFound(what) }
+        return id
+    }
 }

@@ -160,9 +160,11 @@ def test_three_classrooms_stay_in_step(server, lesson):
             assert text(screen, "#kiosk-status") == "本节同步课堂已结束"
         report = host.get(session, "attendance")
         assert report["present"] == 3 and report["absent"] == 0, report
-        # Every screen played at least 10 s of it, all in 360p (the only tier of this lesson).
-        assert all(row["minutesWatched"] > 0 and row["tierSeconds"].get("360p", 0) > 10 for row in report["classrooms"]), \
-            [(r["classroom"], r["minutesWatched"], r["tierSeconds"]) for r in report["classrooms"]]
+        # Every screen played part of it, all in 360p (the only tier of this lesson); the one that
+        # came late played less than the first.
+        watched = {r["classroom"]: r["tierSeconds"].get("360p", 0) for r in report["classrooms"]}
+        assert all(r["minutesWatched"] > 0 for r in report["classrooms"]) and min(watched.values()) > 3, watched
+        assert watched["教室3"] < watched["教室1"], watched
     finally:
         for screen in screens:
             screen.quit()

@@ -93,20 +93,20 @@ struct PacksController {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         return try await mapped { try await packs.view(id, for: viewer) }
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         let changes = try await request.decodeJSON(as: PackStore.Changes.self, context: context)
         return try await mapped { try await packs.edit(id, by: viewer, changes: changes) }
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         try await mapped { try await packs.delete(id, by: viewer) }
         context.logger.info("pack deleted", metadata: ["pack": "\(id)", "by": "\(viewer.personId)"])
         return .noContent
@@ -114,7 +114,7 @@ struct PacksController {
 
     @Sendable func addItem(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         let body = try await request.decodeJSON(as: ItemRequest.self, context: context)
         let item = try await mapped {
             try await packs.addRecording(
@@ -126,7 +126,7 @@ struct PacksController {
 
     @Sendable func reorder(_ request: Request, context: AppRequestContext) async throws -> PackStore.PackView {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         let body = try await request.decodeJSON(as: OrderRequest.self, context: context)
         try await mapped { try await packs.reorder(id, itemIds: body.itemIds, by: viewer) }
         return try await mapped { try await packs.view(id, for: viewer) }
@@ -134,7 +134,7 @@ struct PacksController {
 
     @Sendable func removeItem(_ request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         guard let item = context.parameters.get("item").flatMap(Int64.init) else { throw APIError.notFound("item") }
         try await mapped { try await packs.removeItem(id, itemId: item, by: viewer) }
         return .noContent
@@ -144,7 +144,7 @@ struct PacksController {
     /// Stored in the object store as it arrives (hashed on the way), at most `attachmentMaxSize`.
     @Sendable func attach(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<PackItem> {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty, name.count <= 200 else {
             throw APIError.badRequest("name the file (1 to 200 characters): ?name=<file name>")
         }
@@ -168,7 +168,7 @@ struct PacksController {
     /// status; follow `GET …/publish/events`).
     @Sendable func publish(_ request: Request, context: AppRequestContext) async throws -> Response {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         let async = request.headers[HTTPField.Name("Prefer")!].map { $0.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == "respond-async" } } ?? false
         if async {
             let status = try await mapped { try await publishing.start(id, by: viewer) }
@@ -193,7 +193,7 @@ struct PacksController {
     /// `GET /packs/{id}/publish/events`: Server-Sent Events (event "publish") with the status as it
     /// changes, until the version is published or the publish failed.
     @Sendable func publishEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         _ = try await latestPublish(context)
         let publishing = self.publishing
         return ServerSentEvents.poll(event: "publish", every: .milliseconds(250)) {
@@ -204,7 +204,7 @@ struct PacksController {
 
     private func latestPublish(_ context: AppRequestContext) async throws -> PackPublishing.PublishStatus {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         try await mapped { try await packs.requireMaker(id, viewer: viewer) }
         return publishing.status(pack: id) ?? .idle(pack: id)
     }
@@ -309,7 +309,7 @@ struct PacksController {
 
     private func downloadable(_ context: AppRequestContext) async throws -> PackVersion {
         let viewer = try viewer(context)
-        let id = try packId(context)
+        let id = try context.rowId(of: "pack")
         guard let number = context.parameters.get("number").flatMap(Int.init) else { throw APIError.notFound("version") }
         return try await mapped { try await packs.publishedVersion(id, number: number, for: viewer) }
     }
@@ -318,10 +318,6 @@ struct PacksController {
         Viewer(try context.requirePerson())
     }
 
-    private func packId(_ context: AppRequestContext) throws -> Int64 {
-        guard let id = context.parameters.get("id").flatMap(Int64.init) else { throw APIError.notFound("pack") }
-        return id
-    }
 
     /// Runs `body`, turning pack errors into API errors.
     private func mapped<T>(_ body: () async throws -> T) async throws -> T {

@@ -69,7 +69,7 @@ struct RecordingsController {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
         let viewer = Viewer(try context.requirePerson())
-        return try await visible(try id(context), viewer: viewer, renditions: true)
+        return try await visible(try context.rowId(of: "recording"), viewer: viewer, renditions: true)
     }
 
     /// A PATCH body. For the nullable fields, absent means "leave it" and `null` means "clear it",
@@ -99,7 +99,7 @@ struct RecordingsController {
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> RecordingSummary {
         let viewer = Viewer(try context.requirePerson())
-        let id = try id(context)
+        let id = try context.rowId(of: "recording")
         let summary = try await visible(id, viewer: viewer)
         guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
         let changes = try await request.decodeJSON(as: Changes.self, context: context)
@@ -127,7 +127,7 @@ struct RecordingsController {
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
         let viewer = Viewer(try context.requirePerson())
-        let id = try id(context)
+        let id = try context.rowId(of: "recording")
         let summary = try await visible(id, viewer: viewer)
         guard viewer.mayEdit(teacherId: summary.teacher.id, districtId: summary.districtId) else { throw APIError.forbidden }
         try await store.delete(id)
@@ -162,7 +162,7 @@ struct RecordingsController {
     /// `GET …/playback`: a signed master URL for whoever may watch the recording.
     @Sendable func playback(_ request: Request, context: AppRequestContext) async throws -> PlaybackResponse {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "recording")
         let summary = try await visible(id, viewer: Viewer(person))
         guard let (version, renditions) = try await store.published(id) else {
             throw APIError(.conflict, "not_ready", "the lesson is not ready to play yet (it is \(summary.state.rawValue))")
@@ -201,7 +201,7 @@ struct RecordingsController {
     /// process, so this reads the database (once a second) rather than listening in memory.
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let viewer = Viewer(try context.requirePerson())
-        let id = try id(context)
+        let id = try context.rowId(of: "recording")
         _ = try await visible(id, viewer: viewer)
         let store = self.store
         return ServerSentEvents.poll(event: "state", every: .seconds(1), keepAlive: 15) { () -> (value: StateEvent, last: Bool)? in
@@ -239,7 +239,7 @@ struct RecordingsController {
     /// The recording, if this person may run its transcodes: county admins and its own teacher.
     private func transcodeTarget(_ context: AppRequestContext) async throws -> Int64 {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "recording")
         let summary = try await visible(id, viewer: Viewer(person))
         guard person.role == .admin || (person.role == .teacher && person.id == summary.teacher.id) else {
             throw APIError.forbidden
@@ -261,11 +261,6 @@ struct RecordingsController {
         return summary
     }
 
-    private func id(_ context: AppRequestContext) throws -> Int64 {
-        let text = try context.parameters.require("id")
-        guard let id = Int64(text), id > 0 else { throw APIError.notFound("recording") }
-        return id
-    }
 
 
 }

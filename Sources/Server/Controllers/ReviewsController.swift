@@ -59,13 +59,13 @@ struct ReviewsController {
 
     @Sendable func submit(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "recording")
+        let id = try context.rowId(of: "recording")
         return try await refusals { try await store.submit(recordingId: id, by: person) }
     }
 
     @Sendable func submission(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "recording")
+        let id = try context.rowId(of: "recording")
         return try await refusals { try await store.submission(recordingId: id, for: person) }
     }
 
@@ -80,19 +80,19 @@ struct ReviewsController {
 
     @Sendable func claim(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "submission")
+        let id = try context.rowId(of: "submission")
         return try await refusals { try await store.claim(id, by: person) }
     }
 
     @Sendable func release(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "submission")
+        let id = try context.rowId(of: "submission")
         return try await refusals { try await store.claim(id, release: true, by: person) }
     }
 
     @Sendable func decide(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "submission")
+        let id = try context.rowId(of: "submission")
         let body = try await request.decodeJSON(as: DecisionRequest.self, context: context)
         if let comment = body.comment, comment.unicodeScalars.count > 5000 { throw APIError.badRequest("comment is limited to 5000 characters") }
         return try await refusals {
@@ -102,7 +102,7 @@ struct ReviewsController {
 
     @Sendable func revoke(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.View {
         let person = try context.requirePerson()
-        let id = try Self.id(context, "submission")
+        let id = try context.rowId(of: "submission")
         let body = try await request.decodeJSON(as: RevokeRequest.self, context: context)
         guard body.reason.unicodeScalars.count <= 2000 else { throw APIError.badRequest("reason is limited to 2000 characters") }
         return try await refusals { try await store.revoke(id, reason: body.reason, by: person) }
@@ -127,10 +127,6 @@ struct ReviewsController {
         }
     }
 
-    static func id(_ context: AppRequestContext, _ what: String) throws -> Int64 {
-        guard let id = Int64(try context.parameters.require("id")), id > 0 else { throw APIError.notFound(what) }
-        return id
-    }
 
     /// The rubric's scores as the API document states them (substituted into the served
     /// document), so clients and fuzzers know the exact criteria this server expects.

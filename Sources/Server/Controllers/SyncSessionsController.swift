@@ -151,13 +151,13 @@ struct SyncSessionsController {
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> SessionSummary {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         return try await refusals { try await store.session(id, for: person) }
     }
 
     @Sendable func edit(_ request: Request, context: AppRequestContext) async throws -> SessionSummary {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let body = try await request.decodeJSON(as: EditRequest.self, context: context)
         var edit = SyncSessionStore.Edit()
         edit.title = body.title
@@ -173,7 +173,7 @@ struct SyncSessionsController {
 
     @Sendable func control(_ request: Request, context: AppRequestContext) async throws -> ClockView {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let body = try await request.decodeJSON(as: ControlRequest.self, context: context)
         let command: SessionClock.Command
         switch body.action {
@@ -192,7 +192,7 @@ struct SyncSessionsController {
 
     @Sendable func clock(_ request: Request, context: AppRequestContext) async throws -> ClockView {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         return ClockView(id, try await refusals { try await store.clock(id, for: person) })
     }
 
@@ -203,7 +203,7 @@ struct SyncSessionsController {
     /// graceful shutdown (screens reconnect with back-off).
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let (clock, classroom) = try await refusals { try await store.join(id, by: person) }
         let summary = try await refusals { try await store.session(id, for: person) }
         let isHost = summary.mayHost || summary.mayEdit
@@ -286,7 +286,7 @@ struct SyncSessionsController {
 
     @Sendable func report(_ request: Request, context: AppRequestContext) async throws -> ClockView {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let report = try await request.decodeJSON(as: SyncSessionStore.Report.self, context: context)
         let now = Date()
         _ = try await refusals { try await store.report(id, report, by: person, at: now) }
@@ -298,7 +298,7 @@ struct SyncSessionsController {
 
     @Sendable func roster(_ request: Request, context: AppRequestContext) async throws -> Roster {
         let person = try context.requirePerson()
-        return try await roster(try id(context), for: person)
+        return try await roster(try context.rowId(of: "session"), for: person)
     }
 
     private func roster(_ id: Int64, for person: Person) async throws -> Roster {
@@ -319,13 +319,13 @@ struct SyncSessionsController {
 
     @Sendable func questions(_ request: Request, context: AppRequestContext) async throws -> QuestionList {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         return QuestionList(items: try await refusals { try await store.questions(id, for: person) })
     }
 
     @Sendable func ask(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SyncQuestion> {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let body = try await request.decodeJSON(as: QuestionRequest.self, context: context)
         let question = try await refusals { try await store.ask(id, kind: body.kind, text: body.text ?? "", by: person) }
         await hub.publish(id, .question(question))
@@ -334,10 +334,8 @@ struct SyncSessionsController {
 
     @Sendable func answer(_ request: Request, context: AppRequestContext) async throws -> SyncQuestion {
         let person = try context.requirePerson()
-        let id = try id(context)
-        guard let questionId = Int64(try context.parameters.require("question")), questionId > 0 else {
-            throw APIError.notFound("question")
-        }
+        let id = try context.rowId(of: "session")
+        let questionId = try context.rowId("question", of: "question")
         let question = try await refusals { try await store.answer(id, question: questionId, by: person) }
         await hub.publish(id, .question(question))
         return question
@@ -347,7 +345,7 @@ struct SyncSessionsController {
     /// Chinese names) for the county's spreadsheets.
     @Sendable func attendance(_ request: Request, context: AppRequestContext) async throws -> Response {
         let person = try context.requirePerson()
-        let id = try id(context)
+        let id = try context.rowId(of: "session")
         let format = request.uri.queryParameters["format"].map(String.init) ?? "json"
         guard format == "json" || format == "csv" else { throw APIError.badRequest("format must be json or csv") }
         let (session, rows) = try await refusals { try await store.attendance(id, for: person) }
@@ -393,10 +391,6 @@ struct SyncSessionsController {
         return date
     }
 
-    private func id(_ context: AppRequestContext) throws -> Int64 {
-        guard let id = Int64(try context.parameters.require("id")), id > 0 else { throw APIError.notFound("session") }
-        return id
-    }
 }
 
 extension SessionSummary: ResponseEncodable {}
