@@ -22,12 +22,9 @@ enum ServerSentEvents {
         let body = ResponseBody { writer in
             var previous: Value?
             var quiet = 0
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
             while !Task.isCancelled && !Task.isShuttingDownGracefully, let (value, last) = try await read() {
                 if value != previous {
-                    let json = String(decoding: try encoder.encode(value), as: UTF8.self)
-                    try await writer.write(ByteBuffer(string: "event: \(event)\ndata: \(json)\n\n"))
+                    try await writer.write(try Self.event(event, value))
                     previous = value
                     quiet = 0
                 } else if let keepAlive, quiet >= keepAlive {
@@ -40,7 +37,20 @@ enum ServerSentEvents {
             }
             try await writer.finish(nil)
         }
-        return Response(
+        return response(body)
+    }
+
+    /// One event: `event: NAME`, `data: JSON` (dates as RFC 3339), and the blank line that ends it.
+    static func event(_ name: String, _ value: some Encodable) throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return ByteBuffer(string: "event: \(name)\ndata: \(String(decoding: try encoder.encode(value), as: UTF8.self))\n\n")
+    }
+
+    /// A stream's response: never cached, and not buffered by a reverse proxy (nginx honours
+    /// `X-Accel-Buffering`), so each event reaches the client when it is written.
+    static func response(_ body: ResponseBody) -> Response {
+        Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: body)

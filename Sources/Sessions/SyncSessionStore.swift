@@ -266,17 +266,21 @@ public struct SyncSessionStore: Sendable {
 
     /// A target classroom's screen opened the session's event stream (joined, or came back).
     /// Anyone else who can see the session may watch it, but only target classrooms attend.
-    public func join(_ id: Int64, by person: Person, at now: Date = Date()) async throws -> (clock: SessionClock, classroomId: Int64?) {
+    /// Returns the clock, the attending classroom, and whether the person follows the session
+    /// as a host would (its roster and questions: hosts, the coordinator, admins).
+    public func join(_ id: Int64, by person: Person, at now: Date = Date()) async throws -> (
+        clock: SessionClock, classroomId: Int64?, seesRoster: Bool
+    ) {
         try await database.write { db in
             let (session, access) = try Self.visible(id, person, db)
-            guard access.isTarget, let classroom = person.classroomId else { return (session.clock, nil) }
+            guard access.isTarget, let classroom = person.classroomId else { return (session.clock, nil, access.seesAttendance) }
             if var row = try SyncAttendance.fetchOne(db, key: ["sessionId": id, "classroomId": classroom]) {
                 row.leftAt = nil
                 try row.update(db)
             } else {
                 try Self.newAttendance(id, classroom, now).insert(db)
             }
-            return (session.clock, classroom)
+            return (session.clock, classroom, access.seesAttendance)
         }
     }
 

@@ -204,19 +204,14 @@ struct SyncSessionsController {
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let person = try context.requirePerson()
         let id = try context.rowId(of: "session")
-        let (clock, classroom) = try await refusals { try await store.join(id, by: person) }
-        let summary = try await refusals { try await store.session(id, for: person) }
-        let isHost = summary.mayHost || summary.mayEdit
+        let (clock, classroom, isHost) = try await refusals { try await store.join(id, by: person) }
         let controller = self
         let body = ResponseBody { writer in
             let (subscription, hubEvents) = await controller.hub.subscribe(id, classroom: classroom)
             enum Item { case event(SessionHub.Event), tick }
             let (items, input) = AsyncStream<Item>.makeStream(bufferingPolicy: .bufferingNewest(256))
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
             func send(_ name: String, _ value: some Encodable) async throws {
-                let json = String(decoding: try encoder.encode(value), as: UTF8.self)
-                try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(json)\n\n"))
+                try await writer.write(try ServerSentEvents.event(name, value))
             }
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -278,10 +273,7 @@ struct SyncSessionsController {
             if let classroom { try? await controller.store.leave(id, classroomId: classroom) }
             try? await writer.finish(nil)
         }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body)
+        return ServerSentEvents.response(body)
     }
 
     @Sendable func report(_ request: Request, context: AppRequestContext) async throws -> ClockView {
