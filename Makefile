@@ -16,11 +16,12 @@
 SHELL := /bin/bash
 # Build: FFmpeg's libraries and SQLite. Tests and benchmarks: the ffmpeg CLI makes fixtures.
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
-	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev ffmpeg
+	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev libqrencode-dev ffmpeg
 # Tests only: a real browser for the web pages (and a CJK font, so its screenshots show Chinese),
-# and real clients from PyPI.
-TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei
-PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis
+# a QR decoder for the printed certificate, and real clients from PyPI (with an independent
+# credential verifier: rfc8785, base58, cryptography).
+TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools
+PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography
 SWIFT_SOURCES := Package.swift Sources Tests
 
 .PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session format lint deps test-deps apt-install clean
@@ -30,7 +31,7 @@ deps:
 
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
-	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
+	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis, rfc8785, base58, cryptography" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 apt-install:
 	@missing=""; for p in $(PACKAGES); do \

@@ -49,6 +49,8 @@ let package = Package(
                 ])
             ]
         ),
+        // libqrencode: the QR code on a printed certificate, pointing at its verification page.
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         // Linux calls Glibc's module does not import (they need _GNU_SOURCE).
         .systemLibrary(name: "CLinux"),
         // HLS file names and playlist text (RFC 8216): no media library, so the lean mirror can use it.
@@ -74,13 +76,15 @@ let package = Package(
         // Data Integrity proofs with eddsa-jcs-2022. No database, no HTTP: verifies offline.
         .target(
             name: "Credentials",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CLinux", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: exposing
         ),
         // Review by the teaching-research offices: the review's rules and the rubric.
         .target(
             name: "Review",
-            dependencies: ["Catalog", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "Catalog", "Credentials", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: exposing
         ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
@@ -196,7 +200,9 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "CLinux",
+                "CQREncode",
                 "Catalog",
+                "Credentials",
                 "Delivery",
                 "HLS",
                 "Ingest",
@@ -228,6 +234,7 @@ let package = Package(
             dependencies: [
                 "Media",
                 "Catalog",
+                "Credentials",
                 "MirrorSite",
                 "Server",
                 "Sessions",
@@ -285,7 +292,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Ingest", "Media", "Delivery", "PackSync", "WebServing", "TestSupport",
+                "Server", "Catalog", "Credentials", "Ingest", "Media", "Delivery", "PackSync", "Review", "WebServing", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -47,4 +47,22 @@ static inline unsigned long lessonlink_gzip(const unsigned char *input, unsigned
     return status == Z_STREAM_END ? written : 0;
 }
 
+/// Inflates the gzip (or zlib) stream `input` into `output`. Returns the inflated length, or 0
+/// when the stream is malformed or does not fit in `capacity` bytes.
+static inline unsigned long lessonlink_gunzip(const unsigned char *input, unsigned long length,
+                                              unsigned char *output, unsigned long capacity) {
+    z_stream stream;
+    memset(&stream, 0, sizeof stream);
+    // windowBits 15 + 32: detect a gzip or a zlib header.
+    if (inflateInit2(&stream, 15 + 32) != Z_OK) return 0;
+    stream.next_in = (unsigned char *)input;
+    stream.avail_in = (uInt)length;
+    stream.next_out = output;
+    stream.avail_out = (uInt)capacity;
+    int status = inflate(&stream, Z_FINISH);
+    unsigned long written = stream.total_out;
+    inflateEnd(&stream);
+    return status == Z_STREAM_END ? written : 0;
+}
+
 #endif

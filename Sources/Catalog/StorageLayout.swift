@@ -10,7 +10,7 @@ import Foundation
 ///   media/<recording>/v<job>/    a published version of the ladder
 ///   media/<recording>/.job-<job>/  a job's staging folder, renamed to v<job> when published
 ///   objects/ab/<sha256>          pack files, stored once by content
-///   secrets/                     keys the server made for itself (playback.key)
+///   secrets/                     keys the server made for itself (playback.key, credential-keys.json)
 /// ```
 public struct StorageLayout: Sendable, Equatable {
     public var root: String

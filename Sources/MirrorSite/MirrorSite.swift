@@ -118,23 +118,6 @@ struct MirrorSite: Sendable {
     }
 }
 
-/// Text for HTML: escapes the five characters that could open markup.
-func html(_ text: String) -> String {
-    var result = ""
-    result.reserveCapacity(text.utf8.count)
-    for character in text {
-        switch character {
-        case "&": result += "&amp;"
-        case "<": result += "&lt;"
-        case ">": result += "&gt;"
-        case "\"": result += "&quot;"
-        case "'": result += "&#39;"
-        default: result.append(character)
-        }
-    }
-    return result
-}
-
 /// A manifest path as a URL path (each component percent-encoded).
 func pathURL(_ path: String) -> String {
     path.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%;"))) ?? String($0) }

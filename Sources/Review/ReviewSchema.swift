@@ -4,7 +4,8 @@ import GRDB
 /// The review's tables, registered after the catalog's and the sessions' migrations.
 public enum ReviewSchema {
     public static let migrations: [AppDatabase.Migration] = [
-        AppDatabase.Migration("v6 review offices and submissions") { db in try db.execute(sql: v6) }
+        AppDatabase.Migration("v6 review offices and submissions") { db in try db.execute(sql: v6) },
+        AppDatabase.Migration("v7 timeline comments and credits") { db in try db.execute(sql: v7) },
     ]
 
     static let v6 = """
@@ -43,5 +44,34 @@ public enum ReviewSchema {
             at DATETIME NOT NULL
         );
         CREATE INDEX reviewEvent_submissionId ON reviewEvent(submissionId);
+        """
+
+    static let v7 = """
+        -- A comment at a moment of a recording; a reply names the comment it answers (one level).
+        CREATE TABLE recordingComment (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            recordingId INTEGER NOT NULL REFERENCES recording(id),
+            parentId INTEGER REFERENCES recordingComment(id),
+            personId INTEGER NOT NULL REFERENCES person(id),
+            position REAL NOT NULL CHECK (position >= 0),
+            body TEXT NOT NULL,
+            createdAt DATETIME NOT NULL
+        );
+        CREATE INDEX recordingComment_recording ON recordingComment(recordingId, position);
+        -- One semester of 支教 credit per teacher and volume; the signed credential as issued.
+        CREATE TABLE credit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            credentialId TEXT NOT NULL UNIQUE,
+            teacherId INTEGER NOT NULL REFERENCES person(id),
+            volumeId INTEGER NOT NULL REFERENCES textbookVolume(id),
+            statusIndex INTEGER NOT NULL UNIQUE,
+            credential TEXT NOT NULL,
+            issuedAt DATETIME NOT NULL,
+            revokedAt DATETIME,
+            revokedBy INTEGER REFERENCES person(id),
+            revokeReason TEXT
+        );
+        -- At most one standing credit per teacher and volume, whatever races.
+        CREATE UNIQUE INDEX credit_standing ON credit(teacherId, volumeId) WHERE revokedAt IS NULL;
         """
 }

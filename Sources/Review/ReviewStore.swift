@@ -9,10 +9,13 @@ import GRDB
 public struct ReviewStore: Sendable {
     let database: AppDatabase
     public let rubric: Rubric
+    /// Signs the credit a final approval may complete.
+    public let issuer: CreditIssuer
 
-    public init(database: AppDatabase, rubric: Rubric) {
+    public init(database: AppDatabase, rubric: Rubric, issuer: CreditIssuer) {
         self.database = database
         self.rubric = rubric
+        self.issuer = issuer
     }
 
     /// A submission as the API shows it.
@@ -110,6 +113,50 @@ public struct ReviewStore: Sendable {
         }
     }
 
+    /// What submitting a whole volume did for each of the teacher's recordings in it.
+    public struct VolumeSubmission: Codable, Sendable, Equatable {
+        public struct Skipped: Codable, Sendable, Equatable {
+            public var recording: View.Ref
+            public var reason: String
+        }
+        public var submitted: [View]
+        public var skipped: [Skipped]
+    }
+
+    /// Submits every ready recording the teacher has of a volume's lessons that is not already
+    /// in review or approved (returned ones are resubmitted); says why any other was left.
+    public func submitVolume(_ volumeId: Int64, by person: Person, at now: Date = Date()) async throws -> VolumeSubmission {
+        guard person.role == .teacher else { throw ReviewError.forbidden("only a recording's teacher submits it") }
+        let recordings = try await database.read { db in
+            guard try TextbookVolume.exists(db, key: volumeId) else { throw ReviewError.notFound("textbook volume") }
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.id, r.title, r.state, s.state AS review FROM recording r JOIN textbookLesson l ON l.id = r.lessonId
+                    LEFT JOIN reviewSubmission s ON s.recordingId = r.id
+                    WHERE r.teacherId = ? AND l.volumeId = ? AND r.deletedAt IS NULL ORDER BY l.position, r.id
+                    """, arguments: [person.id, volumeId]
+            ).map { (id: $0["id"] as Int64, title: $0["title"] as String, state: $0["state"] as String, review: $0["review"] as String?) }
+        }
+        guard !recordings.isEmpty else { throw ReviewError.conflict("you have no recordings of this volume's lessons") }
+        var result = VolumeSubmission(submitted: [], skipped: [])
+        for row in recordings {
+            let ref = View.Ref(id: row.id, name: row.title)
+            if row.state != Recording.State.ready.rawValue {
+                result.skipped.append(.init(recording: ref, reason: "not ready (\(row.state))"))
+            } else if let review = row.review, review != ReviewStatus.State.returned.rawValue {
+                result.skipped.append(.init(recording: ref, reason: "already \(review)"))
+            } else {
+                do {
+                    result.submitted.append(try await submit(recordingId: ref.id, by: person, at: now))
+                } catch let error as ReviewError {
+                    result.skipped.append(.init(recording: ref, reason: error.message))
+                }
+            }
+        }
+        return result
+    }
+
     /// A recording's submission with its history: for its teacher, reviewers, the district's
     /// coordinator and admins.
     public func submission(recordingId: Int64, for person: Person) async throws -> View {
@@ -199,8 +246,31 @@ public struct ReviewStore: Sendable {
             submission.updatedAt = now
             try submission.update(db)
             try Self.record(action, submission, level: level, person, scores, comment, now, db)
+            if action == .approve, submission.state == .approved,
+                let volumeId = try Int64.fetchOne(
+                    db, sql: "SELECT l.volumeId FROM recording r JOIN textbookLesson l ON l.id = r.lessonId WHERE r.id = ?",
+                    arguments: [submission.recordingId])
+            {
+                try CreditStore.grantIfComplete(teacherId: submission.teacherId, volumeId: volumeId, issuer: issuer, at: now, db)
+            }
+            if action == .return {
+                try Notices.send(
+                    kind: "review.returned", text: "课例《\(try Self.title(submission, db))》被退回修改：\(comment)",
+                    link: "/recordings/\(submission.recordingId)", people: [submission.teacherId], at: now, db)
+            } else if action == .approve, submission.state == .approved {
+                try Notices.send(
+                    kind: "review.approved", text: "课例《\(try Self.title(submission, db))》已通过县、市两级审核。",
+                    link: "/recordings/\(submission.recordingId)", people: [submission.teacherId], at: now, db)
+            }
+            if action == .revoke {
+                try CreditStore.withdrawAfterRevokedApproval(recordingId: submission.recordingId, reason: comment, by: person, at: now, db)
+            }
             return try Self.view(submission, history: true, db)
         }
+    }
+
+    static func title(_ submission: ReviewSubmission, _ db: Database) throws -> String {
+        try String.fetchOne(db, sql: "SELECT title FROM recording WHERE id = ?", arguments: [submission.recordingId]) ?? ""
     }
 
     /// Adds a step to the submission's history.

@@ -57,6 +57,7 @@ struct AppServices: Sendable {
     let sessions: SyncSessionStore
     let sessionHub: SessionHub
     let reviews: ReviewStore
+    let credits: CreditStore
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -69,6 +70,9 @@ struct AppServices: Sendable {
         let ladder = try Ladder.load(path: config.ladderPath)
         let rubric = try Rubric.load(path: config.rubricPath)
         let objects = ObjectStore(root: layout.objects)
+        // The certificate key is made at the first start; an unreadable key file stops the server.
+        let issuer = config.creditIssuer
+        _ = try issuer.keys()
         return AppServices(
             config: config, database: database, layout: layout,
             authenticator: Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost),
@@ -80,7 +84,7 @@ struct AppServices: Sendable {
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
                 logger: logger),
             sessions: SyncSessionStore(database: database), sessionHub: SessionHub(),
-            reviews: ReviewStore(database: database, rubric: rubric))
+            reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer))
     }
 }
 
@@ -132,9 +136,14 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
             .endpoints, atPath: "packs")
     api.addRoutes(
         SyncSessionsController(store: services.sessions, hub: services.sessionHub, metrics: metrics).endpoints, atPath: "sync-sessions")
-    let reviews = ReviewsController(store: services.reviews)
+    let reviews = ReviewsController(
+        store: services.reviews, comments: CommentStore(database: database), shelf: TextbookShelf(database: database),
+        posters: PosterLinks(signer: services.signer, lifetime: config.playbackTokenLifetime, layout: services.layout))
     api.addRoutes(reviews.recordingRoutes, atPath: "recordings")
     api.addRoutes(reviews.endpoints)
+    let credits = CreditsController(credits: services.credits, database: database)
+    api.addRoutes(credits.endpoints)
+    router.addRoutes(credits.publicEndpoints)
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router

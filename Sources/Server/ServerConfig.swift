@@ -84,6 +84,16 @@ public struct ServerConfig: Sendable {
     /// `packs.keepOldVersionsSeconds`: how long a superseded pack version stays downloadable.
     public var packKeepOldVersions: TimeInterval = 30 * 24 * 3600
 
+    /// `credentials.issuerName`: the education bureau that issues 支教 certificates.
+    public var issuerName = "县教育局"
+    /// `credentials.issuerIdentifier`: the bureau's own identifier (e.g. 统一社会信用代码), optional.
+    public var issuerIdentifier: String?
+    /// `credentials.publicURL`: how people outside reach this server (the certificate's QR code,
+    /// status list and verification page); unset, `http://host:port`.
+    public var publicURL: String?
+    /// `credentials.keyFile`: the certificate signing keys; unset, `<storage.root>/secrets/credential-keys.json`.
+    public var credentialKeyFile: String?
+
     public init() {}
 
     /// The host name and a random id for this start: unique per worker process.
@@ -142,6 +152,10 @@ public struct ServerConfig: Sendable {
         playbackTokenLifetime = reader.double(forKey: "playback.tokenLifetimeSeconds", default: playbackTokenLifetime)
         packAttachmentMaxSize = Int64(reader.int(forKey: "packs.attachmentMaxMegabytes", default: Int(packAttachmentMaxSize >> 20))) << 20
         packKeepOldVersions = reader.double(forKey: "packs.keepOldVersionsSeconds", default: packKeepOldVersions)
+        issuerName = reader.string(forKey: "credentials.issuerName", default: issuerName)
+        issuerIdentifier = reader.string(forKey: "credentials.issuerIdentifier")
+        publicURL = reader.string(forKey: "credentials.publicURL")
+        credentialKeyFile = reader.string(forKey: "credentials.keyFile")
     }
 }
 
@@ -180,6 +194,15 @@ extension ServerConfig {
     }
 }
 
+extension ServerConfig {
+    /// Who signs 支教 certificates, with which keys, and where verifiers find this server.
+    public var creditIssuer: CreditIssuer {
+        CreditIssuer(
+            name: issuerName, identifier: issuerIdentifier, publicURL: publicURL ?? "http://\(host):\(port)",
+            keyFile: credentialKeyFile ?? "\(layout.secrets)/credential-keys.json")
+    }
+}
+
 /// A configuration value that cannot work.
 public struct ConfigError: Error, CustomStringConvertible {
     public let description: String
@@ -187,8 +210,8 @@ public struct ConfigError: Error, CustomStringConvertible {
 }
 
 extension ServerConfig {
-    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's.
-    public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations
+    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the notices'.
+    public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations + Notices.migrations
 
     /// The database at `database.path`, migrated to this build's schema. Everything that opens
     /// the server's database (the server, the CLI's commands, the tests) opens it here.

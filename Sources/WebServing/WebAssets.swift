@@ -32,7 +32,9 @@ public enum WebPage {
     ///   - name: `data-page` on the body, which the page's script dispatches on.
     ///   - header: the `<header>` element.
     ///   - scripts: script URLs, loaded deferred in this order.
-    public static func response(title: String, name: String, header: String, body: String, scripts: [String]) -> Response {
+    public static func response(
+        title: String, name: String, header: String, body: String, scripts: [String], status: HTTPResponse.Status = .ok
+    ) -> Response {
         let html = """
             <!doctype html>
             <html lang="zh-CN">
@@ -52,10 +54,27 @@ public enum WebPage {
             </html>
             """
         return Response(
-            status: .ok,
+            status: status,
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .contentSecurityPolicy: contentSecurityPolicy,
             ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+}
+
+/// Text for HTML: escapes the five characters that could open markup.
+public func html(_ text: String) -> String {
+    var result = ""
+    result.reserveCapacity(text.utf8.count)
+    for character in text {
+        switch character {
+        case "&": result += "&amp;"
+        case "<": result += "&lt;"
+        case ">": result += "&gt;"
+        case "\"": result += "&quot;"
+        case "'": result += "&#39;"
+        default: result.append(character)
+        }
+    }
+    return result
 }

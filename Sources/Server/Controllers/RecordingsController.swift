@@ -136,17 +136,13 @@ struct RecordingsController {
 
     // MARK: - Playback
 
-    /// A listing shows each published lesson's poster: a signed link, valid as long as a playback
-    /// link, to the version's `poster.jpg` when it has one (audio-only lessons do not).
     private func withPoster(_ summary: RecordingSummary) -> RecordingSummary {
-        guard let version = summary.mediaVersion,
-            FileManager.default.fileExists(atPath: "\(layout.version(summary.id, version))/poster.jpg")
-        else { return summary }
         var summary = summary
-        let token = signer.token(recordingId: summary.id, expires: Date().addingTimeInterval(playbackLifetime))
-        summary.posterUrl = "/media/\(summary.id)/\(version)/\(token)/poster.jpg"
+        summary.posterUrl = posters.url(recordingId: summary.id, version: summary.mediaVersion)
         return summary
     }
+
+    var posters: PosterLinks { PosterLinks(signer: signer, lifetime: playbackLifetime, layout: layout) }
 
     struct PlaybackResponse: ResponseEncodable {
         /// The signed master playlist; its relative URIs carry the token along.
@@ -272,3 +268,17 @@ struct PageResponse: ResponseEncodable {
 
 extension RecordingSummary: ResponseEncodable {}
 extension TranscodeStatus: ResponseEncodable {}
+
+/// A listing shows each published lesson's poster: a signed link, valid as long as a playback
+/// link, to the version's `poster.jpg` when it has one (audio-only lessons do not).
+struct PosterLinks {
+    let signer: PlaybackSigner
+    let lifetime: TimeInterval
+    let layout: StorageLayout
+
+    func url(recordingId: Int64, version: String?) -> String? {
+        guard let version, FileManager.default.fileExists(atPath: "\(layout.version(recordingId, version))/poster.jpg") else { return nil }
+        let token = signer.token(recordingId: recordingId, expires: Date().addingTimeInterval(lifetime))
+        return "/media/\(recordingId)/\(version)/\(token)/poster.jpg"
+    }
+}

@@ -11,11 +11,16 @@ import Review
 /// revoke an approval. Every step is kept in the submission's history.
 struct ReviewsController {
     let store: ReviewStore
+    let comments: CommentStore
+    let shelf: TextbookShelf
+    let posters: PosterLinks
 
     var recordingRoutes: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.post(":id/review", use: submit)
         routes.get(":id/review", use: submission)
+        routes.get(":id/comments", use: threads)
+        routes.post(":id/comments", use: comment)
         return routes
     }
 
@@ -27,7 +32,24 @@ struct ReviewsController {
         routes.post("reviews/:id/decision", use: decide)
         routes.post("reviews/:id/revoke", use: revoke)
         routes.get("review-rubric", use: rubric)
+        routes.post("textbook-volumes/:id/review", use: submitVolume)
+        routes.get("textbooks", use: editions)
+        routes.get("textbooks/:id", use: volume)
         return routes
+    }
+
+    struct Threads: ResponseEncodable {
+        var items: [CommentStore.Comment]
+    }
+
+    struct CommentRequest: Decodable {
+        var position: Double?
+        var parentId: Int64?
+        var body: String
+    }
+
+    struct Editions: ResponseEncodable {
+        var items: [TextbookShelf.Edition]
     }
 
     struct Queue: ResponseEncodable {
@@ -108,24 +130,57 @@ struct ReviewsController {
         return try await refusals { try await store.revoke(id, reason: body.reason, by: person) }
     }
 
+    @Sendable func submitVolume(_ request: Request, context: AppRequestContext) async throws -> ReviewStore.VolumeSubmission {
+        let person = try context.requirePerson()
+        let id = try context.rowId(of: "textbook volume")
+        return try await refusals { try await store.submitVolume(id, by: person) }
+    }
+
+    @Sendable func threads(_ request: Request, context: AppRequestContext) async throws -> Threads {
+        let person = try context.requirePerson()
+        let id = try context.rowId(of: "recording")
+        return Threads(items: try await refusals { try await comments.threads(recordingId: id, for: person) })
+    }
+
+    @Sendable func comment(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CommentStore.Comment> {
+        let person = try context.requirePerson()
+        let id = try context.rowId(of: "recording")
+        let body = try await request.decodeJSON(as: CommentRequest.self, context: context)
+        guard body.body.unicodeScalars.count <= 2000 else { throw APIError.badRequest("body is limited to 2000 characters") }
+        if let position = body.position, !(0...86400).contains(position) { throw APIError.badRequest("position must be 0 to 86400 seconds") }
+        if body.parentId == nil, body.position == nil { throw APIError.badRequest("a comment needs a position (seconds), a reply a parentId") }
+        if let parent = body.parentId, parent <= 0 { throw APIError.badRequest("parentId must be an id (a positive whole number)") }
+        let created = try await refusals {
+            try await comments.add(recordingId: id, position: body.position, parentId: body.parentId, body: body.body, by: person)
+        }
+        return EditedResponse(status: .created, response: created)
+    }
+
+    @Sendable func editions(_ request: Request, context: AppRequestContext) async throws -> Editions {
+        _ = try context.requirePerson()
+        return Editions(items: try await shelf.editions())
+    }
+
+    @Sendable func volume(_ request: Request, context: AppRequestContext) async throws -> TextbookShelf.VolumeTree {
+        _ = try context.requirePerson()
+        let id = try context.rowId(of: "textbook volume")
+        var tree = try await refusals { try await shelf.volume(id) }
+        for unit in tree.units.indices {
+            for lesson in tree.units[unit].lessons.indices {
+                for index in tree.units[unit].lessons[lesson].recordings.indices {
+                    let recording = tree.units[unit].lessons[lesson].recordings[index]
+                    tree.units[unit].lessons[lesson].recordings[index].posterUrl = posters.url(recordingId: recording.id, version: recording.mediaVersion)
+                }
+            }
+        }
+        return tree
+    }
+
     @Sendable func rubric(_ request: Request, context: AppRequestContext) async throws -> RubricResponse {
         _ = try context.requirePerson()
         return RubricResponse(criteria: store.rubric.criteria.map { .init(key: $0.key, description: $0.description, min: $0.min, max: $0.max) })
     }
 
-    /// Runs a store call, turning its refusals into the API's errors.
-    private func refusals<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as ReviewError {
-            switch error {
-            case .forbidden(let why): throw APIError(.forbidden, "forbidden", why)
-            case .conflict(let why): throw APIError(.conflict, "conflict", why)
-            case .notFound(let what): throw APIError.notFound(what)
-            case .invalid(let why): throw APIError.badRequest(why)
-            }
-        }
-    }
 
 
     /// The rubric's scores as the API document states them (substituted into the served
@@ -140,4 +195,21 @@ struct ReviewsController {
     }
 }
 
+/// Runs a review store call, turning its refusals into the API's errors.
+func refusals<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ReviewError {
+        switch error {
+        case .forbidden(let why): throw APIError(.forbidden, "forbidden", why)
+        case .conflict(let why): throw APIError(.conflict, "conflict", why)
+        case .notFound(let what): throw APIError.notFound(what)
+        case .invalid(let why): throw APIError.badRequest(why)
+        }
+    }
+}
+
 extension ReviewStore.View: ResponseEncodable {}
+extension ReviewStore.VolumeSubmission: ResponseEncodable {}
+extension CommentStore.Comment: ResponseEncodable {}
+extension TextbookShelf.VolumeTree: ResponseEncodable {}
