@@ -172,6 +172,7 @@ let package = Package(
                 .embedInCode("Resources/web/mirror.js"),
                 .embedInCode("Resources/web/packs.js"),
                 .embedInCode("Resources/web/sessions.js"),
+                .embedInCode("Resources/web/review.js"),
                 .embedInCode("Resources/web/style.css"),
             ],
             swiftSettings: exposing
@@ -236,6 +237,7 @@ let package = Package(
                 "Catalog",
                 "Credentials",
                 "MirrorSite",
+                "Review",
                 "Server",
                 "Sessions",
                 "Transcoding",
@@ -244,6 +246,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: exposing
         ),

@@ -45,7 +45,7 @@ public struct TextbookLesson: Codable, Sendable, Equatable, Identifiable, Fetcha
     public var position: Int
     /// 单元, e.g. 第一单元.
     public var unit: String
-    /// Lesson number as printed in the book.
+    /// Lesson number as printed in the book (0: an unnumbered review or practice lesson).
     public var number: Int
     public var title: String
     /// New-course content (新授课) rather than review or practice.

@@ -20,7 +20,11 @@ public struct DemoCounty: Decodable, Sendable {
 
     struct Unit: Decodable {
         var unit: String
+        /// New-course lessons (新授课), numbered through the volume as the book prints them.
         var lessons: [String]
+        /// Review and practice lessons (语文园地, 整理和复习), unnumbered; they do not count
+        /// toward the 支教 credit.
+        var practice: [String]?
     }
 
     struct Textbook: Decodable {
@@ -92,11 +96,19 @@ public struct DemoCounty: Decodable, Sendable {
                 if volume.id == nil {
                     try volume.insert(db)
                     var position = 0
+                    var number = 0
                     for unit in book.units {
                         for title in unit.lessons {
                             position += 1
+                            number += 1
                             var lesson = TextbookLesson(
-                                volumeId: volume.id!, position: position, unit: unit.unit, number: position, title: title)
+                                volumeId: volume.id!, position: position, unit: unit.unit, number: number, title: title)
+                            try lesson.insert(db)
+                        }
+                        for title in unit.practice ?? [] {
+                            position += 1
+                            var lesson = TextbookLesson(
+                                volumeId: volume.id!, position: position, unit: unit.unit, number: 0, title: title, isNewCourse: false)
                             try lesson.insert(db)
                         }
                     }

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -128,12 +129,14 @@ def upload_via_api(server, token, data: bytes, title: str):
 
 def ready_lesson(server, title, size="640x360", seconds=12):
     """A generated lesson (a test pattern with a tone) uploaded by the lead-school teacher and
-    transcoded by the server's worker; returns the recording's id once it is ready."""
+    transcoded by the server's worker; returns the recording's id once it is ready. The tone's pitch
+    follows the title, so two lessons are never the same file (the server refuses duplicates)."""
     token = api_token(server)
+    tone = 300 + zlib.crc32(title.encode()) % 600
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "lesson.mp4"
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=size={size}:rate=25:duration={seconds}", "-f", "lavfi", "-i", f"sine=duration={seconds}",
+                        f"testsrc2=size={size}:rate=25:duration={seconds}", "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
                         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
                         str(clip)], check=True)
         upload_via_api(server, token, clip.read_bytes(), title)
@@ -145,7 +148,7 @@ def ready_lesson(server, title, size="640x360", seconds=12):
         if state in ("ready", "failed"):
             break
         time.sleep(0.2)
-    assert state == "ready"
+    assert state == "ready", requests.get(f"{server}/api/v1/recordings/{recording}", headers=headers).json()
     return recording
 
 

@@ -213,7 +213,7 @@ struct CreditsController {
             """
         return WebPage.response(
             title: "证书验证 · LessonLink", name: "verify", header: #"<header><strong>LessonLink</strong> 证书验证</header>"#, body: body,
-            scripts: ["/assets/app.js"], status: missing ? .notFound : .ok)
+            scripts: ["/assets/app.js", "/assets/review.js"], status: missing ? .notFound : .ok)
     }
 
     /// The printable certificate: A4, Chinese, the bureau's name, and a QR code to its public

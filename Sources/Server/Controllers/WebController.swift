@@ -11,7 +11,20 @@ struct WebController {
         routes.get("login", use: { _, _ in Self.page("登录", "login", Self.login, chrome: false) })
         routes.get("upload", use: { _, _ in Self.page("上传课例", "upload", Self.upload) })
         routes.get("recordings/:id", use: { _, _ in
-            Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#, scripts: ["/assets/player.js"])
+            Self.page("课例", "recording", #"<section class="panel" id="recording">…</section>"#, scripts: ["/assets/player.js", "/assets/review.js"])
+        })
+        routes.get("reviews", use: { _, _ in Self.page("教研审核", "reviews", Self.queue, scripts: ["/assets/review.js"]) })
+        routes.get("review/:id", use: { _, _ in
+            Self.page("审核", "review", #"<section class="panel" id="review">…</section>"#, scripts: ["/assets/player.js", "/assets/review.js"])
+        })
+        routes.get("textbooks", use: { _, _ in
+            Self.page("按教材浏览", "textbooks", #"<section class="panel" id="textbooks">…</section>"#, scripts: ["/assets/review.js"])
+        })
+        routes.get("textbooks/:id", use: { _, _ in
+            Self.page("教材", "textbook", #"<section class="panel" id="textbook">…</section>"#, scripts: ["/assets/review.js"])
+        })
+        routes.get("coverage", use: { _, _ in
+            Self.page("整册进度", "coverage", #"<section class="panel" id="coverage">…</section>"#, scripts: ["/assets/review.js"])
         })
         routes.get("packs", use: { _, _ in Self.page("资源包", "packs", Self.packs, scripts: ["/assets/packs.js"]) })
         routes.get("packs/:id", use: { _, _ in
@@ -30,6 +43,7 @@ struct WebController {
                 scripts: ["/assets/app.js", "/assets/player.js", "/assets/sessions.js"])
         })
         routes.get("assets/sessions.js", use: { _, _ in WebAssets.sessionsJS })
+        routes.get("assets/review.js", use: { _, _ in WebAssets.reviewJS })
         routes.get("assets/packs.js", use: { _, _ in WebAssets.packsJS })
         routes.get("assets/mirror.js", use: { _, _ in WebAssets.mirrorJS })
         routes.get("assets/player.js", use: { _, _ in WebAssets.playerJS })
@@ -52,10 +66,24 @@ struct WebController {
     /// signed-in person's role is known (a classroom screen, say, never sees 上传).
     static let navigation = [
         ("/upload", "上传", "teacher admin"),
+        ("/textbooks", "按教材", "teacher coordinator reviewer admin"),
+        ("/reviews", "教研审核", "reviewer"),
+        ("/coverage", "整册进度", "teacher coordinator admin"),
         ("/packs", "资源包", "teacher coordinator classroom admin"),
         ("/sessions", "同步课堂", "teacher coordinator admin"),
         ("/classroom", "课堂屏幕", "classroom"),
     ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
+
+    static let queue = """
+        <section class="panel">
+          <h1>教研审核</h1>
+          <form class="filters" id="queue-filter">
+            <div><label for="queue-subject">学科</label><select id="queue-subject" name="subject"><option value="">全部</option></select></div>
+            <div><label for="queue-grade">年级</label><select id="queue-grade" name="grade"><option value="">全部</option></select></div>
+          </form>
+          <ul class="results" id="queue"><li class="muted">…</li></ul>
+        </section>
+        """
 
     static let packs = """
         <section class="panel">

@@ -68,6 +68,8 @@ async function showSignedIn() {
       await api.request("DELETE", "/api/v1/sessions/current");
       location.href = "/login";
     } }, "退出"));
+    window.signedInPerson = me;
+    return me;
   } catch { /* redirected to /login */ }
 }
 
@@ -328,6 +330,8 @@ const pages = {
         el("dt", {}, "时长"), el("dd", {}, item.duration ? Math.round(item.duration) + " 秒" : "—"),
         el("dt", {}, "文件"), el("dd", {}, item.sourceSize ? (item.sourceSize / 1048576).toFixed(1) + " MB" : "—")));
       parts.push(el("p", {}, item.description || ""));
+      parts.push(el("p", { id: "review-status" }));
+      parts.push(el("div", { id: "discussion" }));
       box.replaceChildren(...parts);
     }
 
@@ -353,6 +357,7 @@ const pages = {
       }
     }
 
+    let item = null;
     async function play() {
       if (player) return;
       const playback = await api.get("/api/v1/recordings/" + encodeURIComponent(id) + "/playback");
@@ -371,12 +376,19 @@ const pages = {
       for (const variant of player.variants) menu.append(el("option", { value: variant.name }, variant.name));
       menu.addEventListener("change", () => player.select(menu.value));
       window.lessonPlayer = player;
+      // Timeline comments, for those the district's teaching research is open to.
+      const me = window.signedInPerson;
+      if (window.CommentTimeline && me && me.role !== "classroom") {
+        const comments = new window.CommentTimeline(document.querySelector("#discussion"), id, video, item.duration);
+        comments.load().catch(() => { document.querySelector("#discussion").hidden = true; });
+      }
     }
 
     try {
-      const item = await api.get("/api/v1/recordings/" + encodeURIComponent(id));
+      item = await api.get("/api/v1/recordings/" + encodeURIComponent(id));
       document.title = item.title + " · LessonLink";
       describe(item);
+      if (window.showReviewStatus) window.showReviewStatus(item).catch(() => {});
       showState(item);
       if (item.state === "ready") await play();
       if (item.state !== "ready" && item.state !== "failed" || (item.transcode && ["queued", "running"].includes(item.transcode.state))) {
