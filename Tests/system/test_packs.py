@@ -111,7 +111,8 @@ def test_zip_download_resumes_after_an_interruption(server, pack):
 
 
 def mirror(server, token, folder, *extra, timeout=120):
-    return subprocess.run([str(BINARY), "mirror", "--server", server, "--token", token, "--dir", str(folder), *extra],
+    # "--token=…": a token may begin with "-", which a separate argument would turn into an option.
+    return subprocess.run([str(BINARY), "mirror", "--server", server, "--token=" + token, "--dir", str(folder), *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 

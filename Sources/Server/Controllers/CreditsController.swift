@@ -118,7 +118,9 @@ struct CreditsController {
             throw APIError(
                 .contentTooLarge, "too_large", "a credential is a few kilobytes; this body is over \(Self.maxCredentialSize >> 20) MB")
         }
-        guard !data.isEmpty else { throw APIError.badRequest("send the credential (JSON) as the request body", code: "invalid_body") }
+        guard case .object = try? JSONValue.parse(data) else {
+            throw APIError.badRequest("send the credential as the request body: a JSON object, as it was issued", code: "invalid_body")
+        }
         return Self.verification(try await credits.verify(data), data)
     }
 

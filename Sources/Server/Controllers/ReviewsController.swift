@@ -46,6 +46,21 @@ struct ReviewsController {
         var position: Double?
         var parentId: Int64?
         var body: String
+
+        enum CodingKeys: String, CodingKey { case position, parentId, body }
+
+        /// Absent and `null` are not the same here: the document says a comment names its
+        /// moment or its thread, so an explicit null is refused rather than read as absent.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            for key in [CodingKeys.position, .parentId] where try container.contains(key) && container.decodeNil(forKey: key) {
+                throw DecodingError.valueNotFound(
+                    Double.self, .init(codingPath: [key], debugDescription: "\(key.rawValue) is a number when given, not null"))
+            }
+            position = try container.decodeIfPresent(Double.self, forKey: .position)
+            parentId = try container.decodeIfPresent(Int64.self, forKey: .parentId)
+            body = try container.decode(String.self, forKey: .body)
+        }
     }
 
     struct Editions: ResponseEncodable {
