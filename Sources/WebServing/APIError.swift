@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// Every error the HTTP API returns: a status and a JSON body `{"error": {"code", "message"}}`.
 /// `code` is stable for programs; `message` is for people.
@@ -58,6 +59,9 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError.badRequest("the request body is not valid: \(Self.describe(error))", code: "invalid_body")
         } catch let error as CancellationError {
             throw error
+        } catch is NIOTooManyBytesError {
+            // A JSON body past the context's limit (Hummingbird collects up to maxUploadSize).
+            throw APIError(.contentTooLarge, "too_large", "the request body is larger than this endpoint accepts")
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "uri": "\(request.uri)"])
             throw APIError(.internalServerError, "internal", "the server could not complete this request")

@@ -114,6 +114,11 @@ struct ReviewAPITests {
             #expect(history[2].comment == "板书在投影上看不清，请重录第二环节" && history[2].scores == goodScores && history[2].level == "county")
             #expect(history[7].level == "city" && history.last?.comment == "发现与他人课例雷同")
             #expect(try await client.get(review, token: other).status == .notFound, "another teacher does not see it")
+            // A 10 MB body is refused with the JSON error shape, and the server keeps serving.
+            let huge = try await client.send(
+                "/api/v1/reviews/\(id)/decision", .post, token: countyA, headers: [.contentType: "application/json"],
+                body: Data(repeating: UInt8(ascii: " "), count: 10 << 20))
+            #expect(huge.status == .contentTooLarge && huge.error?.code != nil, "\(huge.status) \(String(buffer: huge.body).prefix(200))")
             let rubric = String(buffer: try await client.get("/api/v1/review-rubric", token: teacher).body)
             #expect(rubric.contains("讲解与板书"))
         }
