@@ -1,12 +1,20 @@
 import Foundation
 import GRDB
 
+/// Something named, as answers show it: a teacher, a school, a volume.
+public struct NamedRef: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+
+    public init(id: Int64, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
 /// A recording as the catalog shows it: the record plus the names people search and filter by.
 public struct RecordingSummary: Codable, Sendable, Equatable {
-    public struct Reference: Codable, Sendable, Equatable {
-        public var id: Int64
-        public var name: String
-    }
+    public typealias Reference = NamedRef
 
     public struct Textbook: Codable, Sendable, Equatable {
         public var volumeId: Int64

@@ -35,10 +35,7 @@ public struct CreditStore: Sendable {
 
     // MARK: - Views
 
-    public struct Ref: Codable, Sendable, Equatable {
-        public var id: Int64
-        public var name: String
-    }
+    public typealias Ref = NamedRef
 
     public struct CreditView: Codable, Sendable, Equatable {
         public var id: Int64

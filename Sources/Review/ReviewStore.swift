@@ -20,10 +20,7 @@ public struct ReviewStore: Sendable {
 
     /// A submission as the API shows it.
     public struct View: Codable, Sendable, Equatable {
-        public struct Ref: Codable, Sendable, Equatable {
-            public var id: Int64
-            public var name: String
-        }
+        public typealias Ref = NamedRef
         public struct Step: Codable, Sendable, Equatable {
             public var action: String
             public var person: Ref
