@@ -149,7 +149,9 @@ struct CreditAPITests {
             // Bad bodies: not JSON, and 10 MB.
             #expect(try await client.verify(Data("not json".utf8)).status == .badRequest)
             #expect(try await client.verify(Data("[1]".utf8)).status == .badRequest)
-            #expect(try await client.verify(Data(#"{"type": ["Badge"]}"#.utf8)).decode(VerifyBody.self).verdict == "malformed")
+            #expect(try await client.verify(Data(#"{"type": ["Badge"]}"#.utf8)).status == .badRequest, "no proof")
+            let unsigned = #"{"type": ["Badge"], "proof": {"type": "DataIntegrityProof", "cryptosuite": "x", "verificationMethod": "y", "proofValue": "z"}}"#
+            #expect(try await client.verify(Data(unsigned.utf8)).decode(VerifyBody.self).verdict == "malformed")
             let huge = try await client.verify(Data(repeating: UInt8(ascii: " "), count: 10 << 20))
             #expect(huge.status == .contentTooLarge && huge.error?.code == "too_large")
 

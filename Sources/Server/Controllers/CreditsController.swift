@@ -118,10 +118,24 @@ struct CreditsController {
             throw APIError(
                 .contentTooLarge, "too_large", "a credential is a few kilobytes; this body is over \(Self.maxCredentialSize >> 20) MB")
         }
-        guard case .object = try? JSONValue.parse(data) else {
+        guard let document = try? JSONValue.parse(data), case .object = document else {
             throw APIError.badRequest("send the credential as the request body: a JSON object, as it was issued", code: "invalid_body")
         }
+        if let problem = Self.shapeProblem(document) { throw APIError.badRequest(problem, code: "invalid_body") }
         return Self.verification(try await credits.verify(data), data)
+    }
+
+    /// What the API document requires of a credential before it is worth verifying: a `type`
+    /// list and a Data Integrity proof with its four members (nil: the shape is right).
+    static func shapeProblem(_ document: JSONValue) -> String? {
+        guard case .array(let types) = document["type"] ?? .null, !types.isEmpty, types.allSatisfy({ $0.stringValue != nil }) else {
+            return "type: a credential lists its types (e.g. [\"VerifiableCredential\", \"OpenBadgeCredential\"])"
+        }
+        guard let proof = document["proof"], case .object = proof else { return "proof: the credential carries no proof, so nothing says who issued it" }
+        for member in ["type", "cryptosuite", "verificationMethod", "proofValue"] where proof[member]?.stringValue == nil {
+            return "proof.\(member): a Data Integrity proof names it (a string)"
+        }
+        return nil
     }
 
     static func verification(_ check: CredentialCheck, _ data: Data) -> Verification {
