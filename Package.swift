@@ -87,6 +87,14 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Orders (点单 → 派单 → 接单 → 评单): the rules, the store, the county's statistics.
+        .target(
+            name: "Orders",
+            dependencies: [
+                "Catalog", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: exposing
+        ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
         .target(
             name: "Sessions",
@@ -206,6 +214,7 @@ let package = Package(
                 "Credentials",
                 "Delivery",
                 "HLS",
+                "Orders",
                 "Ingest",
                 "MirrorSite",
                 "PackSync",
@@ -263,6 +272,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "OrdersTests",
+            dependencies: ["Orders", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "ReviewTests",
             dependencies: ["Review", "TestSupport"],
             swiftSettings: strict
@@ -295,7 +309,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Catalog", "Credentials", "Ingest", "Media", "Delivery", "PackSync", "Review", "WebServing", "TestSupport",
+                "Server", "Catalog", "Credentials", "Ingest", "Media", "Delivery", "Orders", "PackSync", "Review", "WebServing",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

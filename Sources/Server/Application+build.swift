@@ -8,6 +8,7 @@ import Delivery
 import PackSync
 import Review
 import Sessions
+import Orders
 import Foundation
 import GRDB
 import Hummingbird
@@ -58,6 +59,8 @@ struct AppServices: Sendable {
     let sessionHub: SessionHub
     let reviews: ReviewStore
     let credits: CreditStore
+    let orders: OrderStore
+    let orderStats: OrderStats
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -73,6 +76,7 @@ struct AppServices: Sendable {
         // The certificate key is made at the first start; an unreadable key file stops the server.
         let issuer = config.creditIssuer
         _ = try issuer.keys()
+        let orders = OrderStore(database: database, attachmentsRoot: "\(layout.root)/orders", acceptWithinSchoolDays: config.ordersAcceptWithin)
         return AppServices(
             config: config, database: database, layout: layout,
             authenticator: Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost),
@@ -84,7 +88,8 @@ struct AppServices: Sendable {
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
                 logger: logger),
             sessions: SyncSessionStore(database: database), sessionHub: SessionHub(),
-            reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer))
+            reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer),
+            orders: orders, orderStats: OrderStats(database: database, hub: orders.hub))
     }
 }
 
@@ -144,6 +149,9 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let credits = CreditsController(credits: services.credits, database: database)
     api.addRoutes(credits.endpoints)
     router.addRoutes(credits.publicEndpoints)
+    api.addRoutes(
+        OrdersController(store: services.orders, stats: services.orderStats, attachmentMaxSize: config.orderAttachmentMaxSize).endpoints,
+        atPath: "orders")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router

@@ -4,6 +4,7 @@ import Configuration
 import Delivery
 import Foundation
 import Logging
+import Orders
 import Review
 import Sessions
 import Transcoding
@@ -94,6 +95,12 @@ public struct ServerConfig: Sendable {
     /// `credentials.keyFile`: the certificate signing keys; unset, `<storage.root>/secrets/credential-keys.json`.
     public var credentialKeyFile: String?
 
+    /// `orders.acceptWithinSchoolDays`: school days a lead school has to accept a dispatched
+    /// order before the coordinator is told.
+    public var ordersAcceptWithin = 3
+    /// `orders.attachmentMaxMegabytes`: the largest file attached to an order.
+    public var orderAttachmentMaxSize = 20 << 20
+
     public init() {}
 
     /// The host name and a random id for this start: unique per worker process.
@@ -156,6 +163,8 @@ public struct ServerConfig: Sendable {
         issuerIdentifier = reader.string(forKey: "credentials.issuerIdentifier")
         publicURL = reader.string(forKey: "credentials.publicURL")
         credentialKeyFile = reader.string(forKey: "credentials.keyFile")
+        ordersAcceptWithin = reader.int(forKey: "orders.acceptWithinSchoolDays", default: ordersAcceptWithin)
+        orderAttachmentMaxSize = reader.int(forKey: "orders.attachmentMaxMegabytes", default: orderAttachmentMaxSize >> 20) << 20
     }
 }
 
@@ -210,8 +219,9 @@ public struct ConfigError: Error, CustomStringConvertible {
 }
 
 extension ServerConfig {
-    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the notices'.
+    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the notices', the orders'.
     public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations + Notices.migrations
+        + OrderSchema.migrations
 
     /// The database at `database.path`, migrated to this build's schema. Everything that opens
     /// the server's database (the server, the CLI's commands, the tests) opens it here.

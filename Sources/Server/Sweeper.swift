@@ -10,7 +10,8 @@ import Transcoding
 
 /// Periodically removes what has expired or can never be used: unfinished uploads and deleted
 /// recordings' sources (`Uploads.sweep`), signed-in sessions, replaced media versions and
-/// staging folders (`MediaLayout.sweep`), and superseded pack versions and unreferenced objects.
+/// staging folders (`MediaLayout.sweep`), and superseded pack versions and unreferenced objects;
+/// and tells coordinators of dispatched orders a lead school has not accepted in time.
 struct Sweeper: Service {
     let services: AppServices
     let logger: Logger
@@ -30,6 +31,8 @@ struct Sweeper: Service {
         let media = try await services.media.sweep(database: services.database, keepOldVersions: config.keepOldVersions, now: now)
         let packs = try await services.packs.sweep(
             store: services.objects, keepOldVersions: config.packKeepOldVersions, now: now)
+        let reminded = try await services.orders.remindUnaccepted(at: now)
+        if reminded > 0 { logger.info("orders not accepted in time reported to coordinators", metadata: ["orders": "\(reminded)"]) }
         if !uploads.isEmpty || !media.isEmpty || packs.versions > 0 || packs.bytes > 0 {
             logger.info(
                 "swept",

@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 
 /// After a session: every target classroom, present or absent, with what its players reported.
@@ -46,19 +47,16 @@ public struct AttendanceReport: Codable, Sendable {
     /// Chinese names as they are.
     public var csv: String {
         let time = ISO8601DateFormatter()
-        func field(_ text: String) -> String {
-            text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        let header = ["学校", "教室", "出勤", "加入时间", "离开时间", "观看分钟", "卡顿次数", "卡顿秒数", "各清晰度秒数"]
+        let rows: [[String]] = classrooms.map { entry in
+            let tiers: String = entry.tierSeconds.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value.rounded()))" }.joined(separator: " ")
+            let joined: String = entry.joinedAt.map(time.string) ?? ""
+            let left: String = entry.leftAt.map(time.string) ?? ""
+            return [
+                entry.school, entry.classroom, entry.present ? "出席" : "缺席", joined, left, String(entry.minutesWatched), String(entry.stallCount),
+                String(format: "%.1f", entry.stallSeconds), tiers,
+            ]
         }
-        var lines = ["学校,教室,出勤,加入时间,离开时间,观看分钟,卡顿次数,卡顿秒数,各清晰度秒数"]
-        for entry in classrooms {
-            let tiers = entry.tierSeconds.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value.rounded()))" }.joined(separator: " ")
-            lines.append(
-                [
-                    field(entry.school), field(entry.classroom), entry.present ? "出席" : "缺席", entry.joinedAt.map(time.string) ?? "",
-                    entry.leftAt.map(time.string) ?? "", String(entry.minutesWatched), String(entry.stallCount),
-                    String(format: "%.1f", entry.stallSeconds), field(tiers),
-                ].joined(separator: ","))
-        }
-        return "\u{FEFF}" + lines.joined(separator: "\r\n") + "\r\n"
+        return CSV.document([header] + rows)
     }
 }

@@ -123,6 +123,16 @@ public enum QueryValue {
         return number
     }
 
+    /// `true` or `false`, or nil when absent.
+    public static func boolean(_ value: Substring?, _ name: String) throws -> Bool? {
+        switch value {
+        case nil: return nil
+        case "true": return true
+        case "false": return false
+        default: throw APIError.badRequest("\(name) must be true or false")
+        }
+    }
+
     /// A row id (a positive whole number), or nil when absent.
     public static func id(_ value: Substring?, _ name: String) throws -> Int64? {
         guard let value else { return nil }
