@@ -181,6 +181,7 @@ let package = Package(
                 .embedInCode("Resources/web/packs.js"),
                 .embedInCode("Resources/web/sessions.js"),
                 .embedInCode("Resources/web/review.js"),
+                .embedInCode("Resources/web/orders.js"),
                 .embedInCode("Resources/web/style.css"),
             ],
             swiftSettings: exposing
@@ -273,7 +274,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrdersTests",
-            dependencies: ["Orders", "TestSupport"],
+            dependencies: ["Orders", "Catalog", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -42,6 +42,26 @@ public struct ResourceOrder: Codable, Sendable, Equatable, Identifiable, Fetchab
     public var reminderSentAt: Date?
     public var updatedAt: Date
 
+    public init(
+        schoolId: Int64, districtId: Int64, placedBy: Int64, volumeId: Int64?, topic: String?, grade: Int, classes: Int, pupils: String,
+        format: Format, neededBy: String, state: OrderState, reworkUsed: Bool = false, placedAt: Date, updatedAt: Date
+    ) {
+        self.schoolId = schoolId
+        self.districtId = districtId
+        self.placedBy = placedBy
+        self.volumeId = volumeId
+        self.topic = topic
+        self.grade = grade
+        self.classes = classes
+        self.pupils = pupils
+        self.format = format
+        self.neededBy = neededBy
+        self.state = state
+        self.reworkUsed = reworkUsed
+        self.placedAt = placedAt
+        self.updatedAt = updatedAt
+    }
+
     public static let databaseTableName = "resourceOrder"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -63,6 +83,16 @@ public struct OrderEvent: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var personId: Int64
     public var reason: String
     public var at: Date
+
+    public init(orderId: Int64, action: String, fromState: OrderState?, toState: OrderState, personId: Int64, reason: String, at: Date) {
+        self.orderId = orderId
+        self.action = action
+        self.fromState = fromState
+        self.toState = toState
+        self.personId = personId
+        self.reason = reason
+        self.at = at
+    }
 
     public static let databaseTableName = "resourceOrderEvent"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

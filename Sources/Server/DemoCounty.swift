@@ -141,16 +141,7 @@ public struct DemoCounty: Decodable, Sendable {
     /// (four teachers per school are created for them), for catalog benchmarks.
     public func seedRecordings(_ count: Int, into database: AppDatabase, passwordHash: String) async throws -> Int {
         let (teachers, lessons) = try await database.write { db -> ([Person], [TextbookLesson]) in
-            for school in try School.fetchAll(db) {
-                for number in 1...4 {
-                    let username = "t\(school.id!)-\(number)"
-                    guard try Person.filter(Person.Columns.username == username).fetchCount(db) == 0 else { continue }
-                    var person = Person(
-                        username: username, displayName: "\(Self.surnames[(Int(school.id!) * 4 + number) % Self.surnames.count])老师",
-                        role: .teacher, districtId: school.districtId, schoolId: school.id, passwordHash: passwordHash)
-                    try person.insert(db)
-                }
-            }
+            try Self.ensureTeachers(4, passwordHash: passwordHash, db)
             return (try Person.filter(Person.Columns.role == Person.Role.teacher.rawValue).fetchAll(db), try TextbookLesson.fetchAll(db))
         }
         guard !teachers.isEmpty, !lessons.isEmpty else { return 0 }
@@ -178,6 +169,20 @@ public struct DemoCounty: Decodable, Sendable {
             made += batch
         }
         return made
+    }
+
+    /// Makes `count` synthetic teachers (`t<school>-<n>`) in every school that lacks them.
+    static func ensureTeachers(_ count: Int, passwordHash: String, _ db: Database) throws {
+        for school in try School.fetchAll(db) {
+            for number in 1...count {
+                let username = "t\(school.id!)-\(number)"
+                guard try Person.filter(Person.Columns.username == username).fetchCount(db) == 0 else { continue }
+                var person = Person(
+                    username: username, displayName: "\(Self.surnames[(Int(school.id!) * 4 + number) % Self.surnames.count])老师",
+                    role: .teacher, districtId: school.districtId, schoolId: school.id, passwordHash: passwordHash)
+                try person.insert(db)
+            }
+        }
     }
 
     static let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗"]

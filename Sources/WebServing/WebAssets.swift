@@ -7,6 +7,7 @@ public enum WebAssets {
     public static var packsJS: Response { script(PackageResources.packs_js) }
     public static var sessionsJS: Response { script(PackageResources.sessions_js) }
     public static var reviewJS: Response { script(PackageResources.review_js) }
+    public static var ordersJS: Response { script(PackageResources.orders_js) }
     public static var playerJS: Response { script(PackageResources.player_js) }
     public static var mirrorJS: Response { script(PackageResources.mirror_js) }
     public static var styleCSS: Response { asset(PackageResources.style_css, type: "text/css; charset=utf-8") }

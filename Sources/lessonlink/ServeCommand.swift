@@ -79,6 +79,9 @@ struct SeedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Also add this many synthetic recordings (for benchmarks).")
     var recordings = 0
 
+    @Option(name: .long, help: "Orders to add when there are none: a term of them in every state (50000: a few years, for benchmarks).")
+    var orders = 240
+
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
@@ -92,6 +95,8 @@ struct SeedCommand: AsyncParsableCommand {
             "\(counts.districts) districts, \(counts.schools) schools, \(counts.recordingClassrooms) recording classrooms, "
                 + "\(counts.volumes) textbook volumes (\(counts.lessons) lessons), \(counts.accounts) accounts")
         print("demo accounts use the password '\(DemoCounty.password)'")
+        let placed = try await county.seedOrders(orders, into: database, passwordHash: hash)
+        if placed > 0 { print("added \(placed) orders") }
         if recordings > 0 {
             let made = try await county.seedRecordings(recordings, into: database, passwordHash: hash)
             print("added \(made) recordings")

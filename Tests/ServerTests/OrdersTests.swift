@@ -224,4 +224,30 @@ struct OrdersAPITests {
             #expect(try cancelled.decode(OrderBody.self).state == "cancelled")
         }
     }
+
+    @Test("A lead school that has not accepted within 3 school days: the coordinator is told, once")
+    func reminder() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        let county = try await OrderCounty.make(server)
+        try await server.test { client in
+            let school = try await client.signIn("member-teacher")
+            let coordinator = try await client.signIn("coordinator")
+            let id = try await client.send("/api/v1/orders", .post, token: school, json: Place(topic: "竹编")).decode(OrderBody.self).id
+            #expect(try await client.send("/api/v1/orders/\(id)/dispatch", .post, token: coordinator, json: Dispatch(leadSchoolId: county.lead, dueOn: day(20))).status == .ok)
+            let store = OrderStore(database: try server.database(), attachmentsRoot: server.config.storageRoot + "/orders", acceptWithinSchoolDays: 3)
+            #expect(try await store.remindUnaccepted(at: Date().addingTimeInterval(86400)) == 0, "one day is not three school days")
+            #expect(try await store.remindUnaccepted(at: Date().addingTimeInterval(6 * 86400)) == 1, "six days hold at least three weekdays")
+            #expect(try await store.remindUnaccepted(at: Date().addingTimeInterval(7 * 86400)) == 0, "once per dispatch")
+            #expect(String(buffer: try await client.get("/api/v1/notifications", token: coordinator).body).contains("order.unaccepted"))
+            // Overdue orders come first in the inbox.
+            let late = try await client.send("/api/v1/orders", .post, token: school, json: Place(topic: "扎染")).decode(OrderBody.self).id
+            try await server.database().write { db in
+                try db.execute(sql: "UPDATE resourceOrder SET neededBy = '2020-01-01' WHERE id = ?", arguments: [late])
+            }
+            let inbox = try await client.get("/api/v1/orders", token: coordinator).decode(InboxBody.self).items
+            #expect(inbox.first?.id == late && inbox.first?.overdue == true && inbox.dropFirst().allSatisfy { !$0.overdue })
+            #expect(try await client.get("/api/v1/orders?overdue=true", token: coordinator).decode(InboxBody.self).items.map(\.id) == [late])
+        }
+    }
 }

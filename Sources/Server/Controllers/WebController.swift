@@ -44,6 +44,14 @@ struct WebController {
         })
         routes.get("assets/sessions.js", use: { _, _ in WebAssets.sessionsJS })
         routes.get("assets/review.js", use: { _, _ in WebAssets.reviewJS })
+        routes.get("assets/orders.js", use: { _, _ in WebAssets.ordersJS })
+        routes.get("orders", use: { _, _ in Self.page("点单", "orders", Self.orders, scripts: ["/assets/orders.js"]) })
+        routes.get("orders/county", use: { _, _ in
+            Self.page("全县点单情况", "ordersCounty", #"<section class="panel" id="county">…</section>"#, scripts: ["/assets/orders.js"])
+        })
+        routes.get("orders/:id", use: { _, _ in
+            Self.page("点单", "order", #"<section class="panel" id="order">…</section>"#, scripts: ["/assets/orders.js"])
+        })
         routes.get("assets/packs.js", use: { _, _ in WebAssets.packsJS })
         routes.get("assets/mirror.js", use: { _, _ in WebAssets.mirrorJS })
         routes.get("assets/player.js", use: { _, _ in WebAssets.playerJS })
@@ -69,10 +77,36 @@ struct WebController {
         ("/textbooks", "按教材", "teacher coordinator reviewer admin"),
         ("/reviews", "教研审核", "reviewer"),
         ("/coverage", "整册进度", "teacher coordinator admin"),
+        ("/orders", "点单", "teacher coordinator admin"),
+        ("/orders/county", "全县点单", "admin"),
         ("/packs", "资源包", "teacher coordinator classroom admin"),
         ("/sessions", "同步课堂", "teacher coordinator admin"),
         ("/classroom", "课堂屏幕", "classroom"),
     ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
+
+    static let orders = """
+        <section class="panel">
+          <h1>点单 <span class="muted">待我处理：<strong id="todo-count">…</strong></span></h1>
+          <form class="filters" id="order-filter">
+            <div><label for="order-state">状态</label><select id="order-state" name="state"><option value="">全部</option></select></div>
+            <div><label class="check"><input type="checkbox" id="order-todo" name="todo"> 只看待我处理的</label></div>
+          </form>
+          <ul class="results" id="orders"><li class="muted">…</li></ul>
+        </section>
+        <form class="panel" id="new-order" hidden>
+          <h2>点单：本校需要的课</h2>
+          <label for="volume">教材（或留空，填写专题）</label><select id="volume" name="volume"><option value="">（专题，不按教材）</option></select>
+          <div id="order-lessons"></div>
+          <label for="topic">专题</label><input type="text" id="topic" name="topic" maxlength="200" placeholder="例如：剪纸、书法入门">
+          <label for="grade">年级</label><input type="number" id="grade" name="grade" min="1" max="12" value="3" required>
+          <label for="classes">班数</label><input type="number" id="classes" name="classes" min="1" max="50" value="1" required>
+          <label for="pupils">学情</label><textarea id="pupils" name="pupils" rows="2" maxlength="2000" placeholder="例如：没有专职英语老师，学生没接触过自然拼读"></textarea>
+          <label for="format">形式</label><select id="format" name="format"><option value="pack">资源包（含本校化说明）</option><option value="lessons">整节课例</option><option value="session">同步课堂</option></select>
+          <label for="neededBy">需要日期</label><input type="date" id="neededBy" name="neededBy" required>
+          <label for="attachment">附件（课表照片、练习单）</label><input type="file" id="attachment" name="attachment">
+          <p><button type="submit">点单</button></p>
+        </form>
+        """
 
     static let queue = """
         <section class="panel">

@@ -69,6 +69,13 @@ async function showSignedIn() {
       location.href = "/login";
     } }, "退出"));
     window.signedInPerson = me;
+    // The orders waiting for this person, on the header's 点单 link.
+    const ordersLink = document.querySelector('header a[href="/orders"]');
+    if (ordersLink && !ordersLink.hidden) {
+      api.get("/api/v1/orders?todo=true&limit=1").then((inbox) => {
+        if (inbox.todo > 0) ordersLink.append(" ", el("span", { class: "count", id: "orders-todo" }, inbox.todo));
+      }).catch(() => {});
+    }
     return me;
   } catch { /* redirected to /login */ }
 }
