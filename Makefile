@@ -9,6 +9,7 @@
 #   make bench-delivery segment delivery against nginx with wrk, and 135 classrooms playing at once
 #   make bench-packs    a 2 GB pack: ZIP download against nginx, lessonlink mirror against curl
 #   make bench-session  one synchronized session in 135 classrooms (132 simulated, 3 Chromium kiosks)
+#   make bench-orders   50,000 orders: the inboxes and the county view over HTTP (p95 <= 30 ms)
 #   make format / lint  swift-format the sources / check them
 #   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
@@ -24,7 +25,7 @@ TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools
 PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session format lint deps test-deps apt-install clean
+.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session bench-orders format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -79,6 +80,10 @@ bench-session: test-deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="sqlite3"
 	@python3 -c "import aiohttp" 2>/dev/null || python3 -m pip install -q aiohttp
 	scripts/bench-session
+
+bench-orders: deps
+	swift build -c release --product lessonlink
+	scripts/bench-orders
 
 format:
 	swift format --in-place --recursive $(SWIFT_SOURCES)

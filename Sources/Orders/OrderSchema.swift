@@ -34,11 +34,23 @@ public enum OrderSchema {
             ratedAt DATETIME,
             reminderSentAt DATETIME,
             updatedAt DATETIME NOT NULL,
+            -- The date it is late after: the dispatch's due date, or before that the needed-by date.
+            deadline TEXT GENERATED ALWAYS AS (COALESCE(dueOn, neededBy)) VIRTUAL,
             CHECK ((volumeId IS NULL) != (topic IS NULL))
         );
-        CREATE INDEX resourceOrder_district ON resourceOrder(districtId, state);
-        CREATE INDEX resourceOrder_school ON resourceOrder(schoolId, state);
-        CREATE INDEX resourceOrder_lead ON resourceOrder(leadSchoolId, state);
+        -- An inbox reads three runs, each from an index in its own order: open orders by deadline
+        -- (the overdue ones, then the rest; partial indexes over the few open orders), then
+        -- closed ones newest first (the rowid ends every index).
+        CREATE INDEX resourceOrder_district ON resourceOrder(districtId);
+        CREATE INDEX resourceOrder_school ON resourceOrder(schoolId);
+        CREATE INDEX resourceOrder_lead ON resourceOrder(leadSchoolId);
+        CREATE INDEX resourceOrder_openAll ON resourceOrder(deadline) WHERE state IN ('placed', 'dispatched', 'accepted', 'declined', 'rework');
+        CREATE INDEX resourceOrder_openDistrict ON resourceOrder(districtId, deadline)
+            WHERE state IN ('placed', 'dispatched', 'accepted', 'declined', 'rework');
+        CREATE INDEX resourceOrder_openSchool ON resourceOrder(schoolId, deadline)
+            WHERE state IN ('placed', 'dispatched', 'accepted', 'declined', 'rework');
+        CREATE INDEX resourceOrder_openLead ON resourceOrder(leadSchoolId, deadline)
+            WHERE state IN ('placed', 'dispatched', 'accepted', 'declined', 'rework');
         CREATE TABLE resourceOrderLesson (
             orderId INTEGER NOT NULL REFERENCES resourceOrder(id) ON DELETE CASCADE,
             lessonId INTEGER NOT NULL REFERENCES textbookLesson(id),

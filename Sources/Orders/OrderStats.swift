@@ -4,8 +4,8 @@ import GRDB
 
 /// The county view (平台评单, 平台监管): turnaround per district and lead school, overdue counts,
 /// ratings per lead school and teacher, and demand by subject and grade — including what was
-/// ordered and never delivered. Computed from one pass over the orders, and kept until an order
-/// changes or the day turns (a county's few years of orders stay well inside a request's time).
+/// ordered and never delivered. Computed in one pass over the orders, and recomputed in the
+/// background when an order changes or the day turns.
 public actor OrderStats {
     public struct Group: Codable, Sendable, Equatable {
         public var id: Int64
@@ -54,21 +54,43 @@ public actor OrderStats {
     let database: AppDatabase
     let hub: OrderHub
     private var cached: (revision: Int, day: String, report: Report)?
+    private var refreshing = false
 
     public init(database: AppDatabase, hub: OrderHub) {
         self.database = database
         self.hub = hub
     }
 
-    /// The report for admins.
+    /// The report for admins. Only the first read computes while the reader waits; after an
+    /// order changes (or the day turns, which moves the overdue line) readers get the last
+    /// report at once while a new one is computed in the background — a county's years of orders
+    /// take a few hundred milliseconds to go over, and the view is a survey, not a ledger.
     public func report(for person: Person, at now: Date = Date()) async throws -> Report {
         guard person.role == .admin else { throw OrderError.forbidden("the county view is for county admins") }
         let revision = await hub.revision
         let day = OrderDates.day(now)
-        if let cached, cached.revision == revision, cached.day == day { return cached.report }
+        if let cached {
+            if cached.revision != revision || cached.day != day { refresh(revision: revision, day: day) }
+            return cached.report
+        }
         let report = try await database.read { db in try Self.compute(today: day, db) }
         cached = (revision, day, report)
         return report
+    }
+
+    private func refresh(revision: Int, day: String) {
+        guard !refreshing else { return }
+        refreshing = true
+        let database = database
+        Task {
+            let report = try? await database.read { db in try Self.compute(today: day, db) }
+            self.refreshed(report, revision: revision, day: day)
+        }
+    }
+
+    private func refreshed(_ report: Report?, revision: Int, day: String) {
+        if let report { cached = (revision, day, report) }
+        refreshing = false
     }
 
     struct Row_: Sendable {

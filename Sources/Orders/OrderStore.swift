@@ -194,7 +194,7 @@ public struct OrderStore: Sendable {
         public var todo: Bool
         public var limit: Int
 
-        public init(role: Role? = nil, state: OrderState? = nil, overdue: Bool? = nil, todo: Bool = false, limit: Int = 200) {
+        public init(role: Role? = nil, state: OrderState? = nil, overdue: Bool? = nil, todo: Bool = false, limit: Int = 100) {
             self.role = role
             self.state = state
             self.overdue = overdue
@@ -203,7 +203,8 @@ public struct OrderStore: Sendable {
         }
     }
 
-    /// The person's inbox: overdue orders first, then by deadline.
+    /// The person's inbox: overdue orders first (by deadline), then the other open ones (by
+    /// deadline), then closed ones, newest first.
     public func list(_ filter: Filter, for person: Person, at now: Date = Date()) async throws -> [View] {
         try await database.read { db in
             let today = OrderDates.day(now)
@@ -212,18 +213,52 @@ public struct OrderStore: Sendable {
                 sql += " AND o.state = ?"
                 arguments.append(state.rawValue)
             }
-            let overdueSQL = "(o.state NOT IN ('delivered', 'rated', 'cancelled') AND COALESCE(o.dueOn, o.neededBy) < ?)"
-            if let overdue = filter.overdue {
-                sql += overdue ? " AND \(overdueSQL)" : " AND NOT \(overdueSQL)"
-                arguments.append(today)
+            if filter.todo {
+                let (condition, values) = Self.awaiting(person)
+                sql += " AND \(condition)"
+                arguments += values
             }
-            if filter.todo { sql += " AND o.state NOT IN ('rated', 'cancelled')" }
-            sql += " ORDER BY \(overdueSQL) DESC, COALESCE(o.dueOn, o.neededBy), o.id DESC LIMIT ?"
-            arguments += [today, filter.todo ? max(filter.limit, 1000) : filter.limit]
-            let orders = try ResourceOrder.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
-            var views = try Self.views(orders, for: person, at: now, db)
-            if filter.todo { views = Array(views.filter(\.needsMe).prefix(filter.limit)) }
-            return views
+            let open = "o.state IN ('placed', 'dispatched', 'accepted', 'declined', 'rework')"
+            var runs: [(String, [any DatabaseValueConvertible])] = []
+            if filter.overdue != false { runs.append(("\(open) AND o.deadline < ? ORDER BY o.deadline, o.id", [today])) }
+            if filter.overdue != true {
+                runs.append(("\(open) AND o.deadline >= ? ORDER BY o.deadline, o.id", [today]))
+                runs.append(("NOT \(open) ORDER BY o.id DESC", []))
+            }
+            var orders: [ResourceOrder] = []
+            for (condition, values) in runs where orders.count < filter.limit {
+                orders += try ResourceOrder.fetchAll(
+                    db, sql: "\(sql) AND \(condition) LIMIT ?", arguments: StatementArguments(arguments + values + [filter.limit - orders.count]))
+            }
+            return try Self.views(orders, for: person, at: now, db)
+        }
+    }
+
+    /// How many orders wait for a step of this person's (the header's count).
+    public func todoCount(for person: Person) async throws -> Int {
+        try await database.read { db in
+            guard let (scope, arguments) = try? Self.scope(nil, for: person) else { return 0 }
+            let (condition, values) = Self.awaiting(person)
+            return try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM (\(scope) AND \(condition))", arguments: StatementArguments(arguments + values)) ?? 0
+        }
+    }
+
+    /// SQL over `resourceOrder o`: the orders waiting for one of `OrderLifecycle.awaited` steps
+    /// that is this person's to take — the same rules as the lifecycle's, as a query, so a
+    /// county's years of orders are counted by the index rather than one by one.
+    static func awaiting(_ person: Person) -> (String, [any DatabaseValueConvertible]) {
+        switch person.role {
+        case .admin: ("o.state IN ('placed', 'declined')", [])
+        case .coordinator: ("(o.state IN ('placed', 'declined') AND o.districtId = ?)", [person.districtId ?? -1])
+        case .teacher:
+            (
+                """
+                ((o.state = 'delivered' AND o.schoolId = ?) OR (o.state = 'dispatched' AND o.leadSchoolId = ?)
+                OR (o.state IN ('accepted', 'rework') AND o.responsibleTeacherId = ?))
+                """, [person.schoolId ?? -1, person.schoolId ?? -1, person.id ?? -1]
+            )
+        default: ("0", [])
         }
     }
 

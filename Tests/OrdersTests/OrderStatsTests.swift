@@ -56,8 +56,10 @@ struct OrderStatsTests {
             }
             return admin
         }
-        let stats = OrderStats(database: database, hub: OrderHub())
-        let report = try await stats.report(for: admin, at: ISO8601DateFormatter().date(from: "2026-10-15T12:00:00Z")!)
+        let hub = OrderHub()
+        let stats = OrderStats(database: database, hub: hub)
+        let when = ISO8601DateFormatter().date(from: "2026-10-15T12:00:00Z")!
+        let report = try await stats.report(for: admin, at: when)
         #expect((report.orders, report.open, report.overdue, report.delivered, report.rated) == (6, 1, 1, 4, 2))
         let districts = Dictionary(uniqueKeysWithValues: report.byDistrict.map { ($0.name, $0) })
         // 城关: deliveries after 10, 20, 40 hours → median (rank ⌈1.5⌉ = 2) 20, 90th (rank ⌈2.7⌉ = 3) 40.
@@ -71,6 +73,18 @@ struct OrderStatsTests {
         #expect(a.name == "城关第一小学" && a.rated == 2 && a.fit == 4 && a.quality == 4 && a.timeliness == 4)
         #expect(report.ratingsByTeacher.map(\.name) == ["王丽老师"] && report.ratingsByTeacher[0].school == "城关第一小学")
         #expect(report.demand.map { "\($0.subject)/\($0.grade) \($0.ordered) \($0.delivered) \($0.notDelivered)" } == ["专题/3 2 1 1", "英语/4 4 3 1"])
+        // After a change, the last report comes at once and the new one follows from the background.
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO resourceOrder (schoolId, districtId, placedBy, topic, grade, classes, pupils, format, neededBy, state, placedAt, updatedAt) SELECT schoolId, districtId, placedBy, '竹编', 3, 1, '', 'lessons', neededBy, 'placed', placedAt, updatedAt FROM resourceOrder LIMIT 1")
+        }
+        await hub.publish(.init(orderId: 7, districtId: 1, schoolId: 1, leadSchoolId: nil))
+        #expect(try await stats.report(for: admin, at: when).orders == 6)
+        var fresh = 6
+        for _ in 0..<100 where fresh == 6 {
+            try await Task.sleep(for: .milliseconds(20))
+            fresh = try await stats.report(for: admin, at: when).orders
+        }
+        #expect(fresh == 7)
         await #expect(throws: OrderError.self, "admins only") {
             try await stats.report(for: Person(username: "c", displayName: "c", role: .coordinator, passwordHash: ""))
         }

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import subprocess
+import time
 
 import requests
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -85,6 +86,14 @@ def test_the_whole_loop_on_the_pages_and_the_school_mirror_receives_the_pack(ser
     finally:
         coordinator.quit()
 
+    # The lead school declines once (its recording classroom is booked); the coordinator dispatches again.
+    lead_token, coordinator_token = api_token(server, "teacher"), api_token(server, "coordinator")
+    declined = requests.post(f"{server}/api/v1/orders/{order}/decline", json={"reason": "录播教室本周排满"}, headers=headers(lead_token))
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    again = requests.post(f"{server}/api/v1/orders/{order}/dispatch", headers=headers(coordinator_token),
+                          json={"leadSchoolId": declined.json()["leadSchool"]["id"], "dueOn": declined.json()["dueOn"]})
+    assert again.status_code == 200
+
     lead = signed_in(server, "teacher")
     try:
         # 接单, naming the teacher (the form's default: me), then deliver the published pack.
@@ -115,7 +124,10 @@ def test_the_whole_loop_on_the_pages_and_the_school_mirror_receives_the_pack(ser
     # The history, through the API; the attachment came along.
     token = api_token(server, "member-teacher")
     detail = requests.get(f"{server}/api/v1/orders/{order}", headers=headers(token)).json()
-    assert [step["action"] for step in detail["history"]] == ["place", "dispatch", "accept", "deliver", "rate"]
+    assert [step["action"] for step in detail["history"]] == ["place", "dispatch", "decline", "dispatch", "accept", "deliver", "rate"]
+    # The lead school's teachers see what the school said of their delivery.
+    delivered = requests.get(server + "/api/v1/orders", params={"role": "lead", "state": "rated"}, headers=headers(lead_token)).json()["items"]
+    assert next(item for item in delivered if item["id"] == order)["rating"]["comment"] == "很适合我们学校的学生"
     assert detail["attachments"][0]["name"] == "课表.txt"
     attachment = requests.get(f"{server}/api/v1/orders/{order}/attachments/{detail['attachments'][0]['id']}", headers=headers(token))
     assert attachment.content.decode() == "周三下午第二节 英语\n"
@@ -130,6 +142,8 @@ def test_the_whole_loop_on_the_pages_and_the_school_mirror_receives_the_pack(ser
     version = folder / "packs" / str(pack) / "v1"
     sheets = [p for p in version.rglob("*") if p.name.endswith("练习单.txt")]
     assert sheets and sheets[0].read_text(encoding="utf-8") == "Phonics 练习单：a /æ/ apple\n", [str(p) for p in folder.rglob("*")][:20]
+    # The shared server's classroom mirrors belong to the pack tests next: this pack goes away.
+    assert requests.delete(f"{server}/api/v1/packs/{pack}", headers=headers(lead_token)).status_code == 204
 
 
 def test_county_view_and_its_csv_for_excel(server):
@@ -143,6 +157,12 @@ def test_county_view_and_its_csv_for_excel(server):
     assert response.content.startswith(b"\xef\xbb\xbf"), "a byte-order mark, so Excel reads UTF-8"
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
     assert rows[0][:4] == ["编号", "学校", "学区", "教材或专题"]
+    # The view is refreshed in the background after a change; the CSV is read fresh.
+    for _ in range(50):
+        if report["orders"] == len(rows) - 1:
+            break
+        time.sleep(0.1)
+        report = requests.get(server + "/api/v1/orders/stats", headers=headers(admin)).json()
     assert len(rows) - 1 == report["orders"]
     states = {row[8] for row in rows[1:]}
     assert {"placed", "dispatched", "accepted", "delivered", "rated", "cancelled"} <= states

@@ -108,13 +108,9 @@ struct OrdersController {
         }
         filter.overdue = try QueryValue.boolean(query["overdue"], "overdue")
         filter.todo = try QueryValue.boolean(query["todo"], "todo") ?? false
-        filter.limit = try QueryValue.integer(query["limit"], "limit", in: 1...500) ?? 200
+        filter.limit = try QueryValue.integer(query["limit"], "limit", in: 1...500) ?? 100
         let items = try await orderRefusals { try await store.list(filter, for: person) }
-        var todoFilter = filter
-        todoFilter.todo = true
-        todoFilter.limit = 500
-        let todo = filter.todo ? items.count : try await orderRefusals { try await store.list(todoFilter, for: person).count }
-        return Inbox(items: items, todo: todo)
+        return Inbox(items: items, todo: try await store.todoCount(for: person))
     }
 
     @Sendable func place(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<OrderStore.View> {
@@ -125,7 +121,8 @@ struct OrdersController {
         guard (body.pupils ?? "").unicodeScalars.count <= 2000 else { throw APIError.badRequest("pupils is limited to 2000 characters") }
         guard (body.topic ?? "").unicodeScalars.count <= 200 else { throw APIError.badRequest("topic is limited to 200 characters") }
         guard (body.lessonIds ?? []).count <= 200 else { throw APIError.badRequest("at most 200 lessons in one order") }
-        if body.volumeId == nil, !(body.lessonIds ?? []).isEmpty { throw APIError.badRequest("lessonIds need their volumeId") }
+        if body.volumeId != nil, body.topic != nil { throw APIError.badRequest("order a volume or a topic, not both") }
+        if body.volumeId == nil, body.lessonIds != nil { throw APIError.badRequest("lessonIds need their volumeId") }
         let new = OrderStore.NewOrder(
             volumeId: body.volumeId, lessonIds: body.lessonIds ?? [], topic: body.topic, grade: body.grade, classes: body.classes,
             pupils: body.pupils ?? "", format: body.format, neededBy: body.neededBy)
@@ -250,9 +247,9 @@ struct OrdersController {
     /// person sees it) whenever one of theirs changes, with the new count.
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let person = try context.requirePerson()
-        let todo = OrderStore.Filter(todo: true, limit: 500)
         let store = self.store
-        let initial = try await orderRefusals { try await store.list(todo, for: person).count }
+        _ = try await orderRefusals { try await store.list(OrderStore.Filter(limit: 1), for: person) }
+        let initial = try await store.todoCount(for: person)
         let body = ResponseBody { writer in
             let (subscription, changes) = await store.hub.subscribe()
             enum Item { case change(OrderHub.Change), tick }
@@ -278,7 +275,7 @@ struct OrdersController {
                         case .change(let change):
                             guard Self.concerns(change, person), let view = try? await store.order(change.orderId, for: person) else { continue }
                             try await writer.write(try ServerSentEvents.event("order", view))
-                            let count = try await store.list(todo, for: person).count
+                            let count = try await store.todoCount(for: person)
                             try await writer.write(try ServerSentEvents.event("inbox", ["todo": count]))
                         }
                     }

@@ -21,7 +21,10 @@ function orderItem(order) {
   return el("li", { class: "order" + (order.needsMe ? " needs-me" : ""), "data-id": order.id, "data-state": order.state },
     el("p", {}, el("a", { href: "/orders/" + order.id }, orderWhat(order)), " ", ...orderBadge(order)),
     el("p", { class: "meta" }, order.school.name + " · " + order.grade + " 年级 " + order.classes + " 个班 · " + (orderFormats[order.format] || order.format) +
-      " · 需要日期 " + order.neededBy + (order.leadSchool ? " · 领衔校 " + order.leadSchool.name : "") + (order.dueOn ? " · 交付期限 " + order.dueOn : "")));
+      " · 需要日期 " + order.neededBy + (order.leadSchool ? " · 领衔校 " + order.leadSchool.name : "") + (order.dueOn ? " · 交付期限 " + order.dueOn : "")),
+    // What the school said of the delivery: the lead school's teachers see it in their inbox.
+    order.rating ? el("p", { class: "rating" }, "评价：适配度 " + order.rating.fit + " · 质量 " + order.rating.quality + " · 及时 " +
+      order.rating.timeliness + (order.rating.comment ? " · " + order.rating.comment : "")) : "");
 }
 
 Object.assign(pages, {
