@@ -250,4 +250,66 @@ struct OrdersAPITests {
             #expect(try await client.get("/api/v1/orders?overdue=true", token: coordinator).decode(InboxBody.self).items.map(\.id) == [late])
         }
     }
+
+    @Test("Every route × role × (own school, same district, other district) on a new order: 200/201, 403 inside, 404 outside, 409 allowed but not now")
+    func routeMatrix() async throws {
+        let server = try await TestServer.make()
+        defer { server.remove() }
+        let county = try await OrderCounty.make(server)
+        // A teacher of another member school of the same district.
+        try await server.database().write { db in
+            let member = try Person.filter(Column("username") == "member-teacher").fetchOne(db)!
+            let east = try School.filter(Column("name") == "东关小学").fetchOne(db)!
+            var neighbour = Person(
+                username: "east-teacher", displayName: "东关小学老师", role: .teacher, districtId: east.districtId, schoolId: east.id,
+                passwordHash: member.passwordHash)
+            try neighbour.insert(db)
+        }
+        try await server.test { client in
+            let roles = ["member-teacher", "east-teacher", "teacher", "coordinator", "county-admin", "liuhe-teacher", "reviewer", "classroom"]
+            var tokens: [String: String] = [:]
+            for name in roles { tokens[name] = try await client.signIn(name) }
+            let id = try await client.send("/api/v1/orders", .post, token: tokens["member-teacher"]!, json: Place(topic: "剪纸")).decode(OrderBody.self).id
+            let attached = try await client.send(
+                "/api/v1/orders/\(id)/attachments?name=timetable.txt", .post, token: tokens["member-teacher"]!, body: Data("周三".utf8))
+            #expect(attached.status == .created)
+            let attachment = try attached.decode(Created.self).id
+            let o = "/api/v1/orders/\(id)"
+            let none = Data("{}".utf8)
+            struct Route {
+                var method: HTTPRequest.Method
+                var path: String
+                var body: Data
+                /// ordering school, same district, lead school, coordinator, admin, other district, reviewer, classroom
+                var expected: [HTTPResponse.Status]
+            }
+            func json(_ value: some Encodable) throws -> Data { try JSONEncoder().encode(value) }
+            let routes: [Route] = [
+                Route(method: .get, path: o, body: Data(), expected: [.ok, .notFound, .notFound, .ok, .ok, .notFound, .notFound, .notFound]),
+                Route(method: .get, path: o + "/suggestions", body: Data(), expected: [.forbidden, .notFound, .notFound, .ok, .ok, .notFound, .notFound, .notFound]),
+                Route(method: .get, path: o + "/attachments/\(attachment)", body: Data(), expected: [.ok, .notFound, .notFound, .ok, .ok, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/attachments?name=x.txt", body: Data("x".utf8), expected: [.created, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(
+                    method: .post, path: o + "/dispatch", body: try json(Dispatch(leadSchoolId: county.lead, dueOn: day(-1))),
+                    expected: [.forbidden, .notFound, .notFound, .conflict, .conflict, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/accept", body: try json(["responsibleTeacherId": county.teacher]), expected: [.forbidden, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/decline", body: try json(["reason": "忙"]), expected: [.forbidden, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/deliver", body: try json(["recordingIds": [1]]), expected: [.forbidden, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/fulfil", body: try json(["recordingIds": [999_999]]), expected: [.forbidden, .notFound, .notFound, .notFound, .notFound, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/rate", body: try json(["fit": 5, "quality": 5, "timeliness": 5]), expected: [.conflict, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/rework", body: try json(["reason": "再改"]), expected: [.conflict, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+                Route(method: .post, path: o + "/cancel", body: none, expected: [.ok, .notFound, .notFound, .forbidden, .forbidden, .notFound, .notFound, .notFound]),
+            ]
+            for route in routes {
+                // The ordering school last, so its allowed step (cancel) runs after everyone's refusals.
+                for (index, name) in roles.enumerated().reversed() {
+                    let response = try await client.send(
+                        route.path, route.method, token: tokens[name]!, headers: [.contentType: "application/json"], body: route.body)
+                    #expect(response.status == route.expected[index], "\(route.method) \(route.path) as \(name): \(String(buffer: response.body))")
+                }
+            }
+            let history = try await client.get(o, token: tokens["county-admin"]!).decode(OrderBody.self).history ?? []
+            #expect(history.map(\.action) == ["place", "cancel"], "refusals write nothing")
+        }
+    }
 }
