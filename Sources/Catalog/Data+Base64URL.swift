@@ -15,9 +15,14 @@ extension Data {
     }
 
     /// A new unguessable identifier: 32 random bytes from the system's generator, base64url.
-    /// Bearer tokens and upload URLs are such identifiers.
+    /// Bearer tokens and upload URLs are such identifiers. Never one that begins with "-": pasted
+    /// after `--token` on a command line it would read as an option (a one-in-64 draw is redrawn,
+    /// which costs a fiftieth of a bit of randomness).
     public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        return Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64URL
+        while true {
+            let token = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64URL
+            if !token.hasPrefix("-") { return token }
+        }
     }
 }

@@ -250,3 +250,15 @@ struct CatalogTests {
         }
     }
 }
+
+@Suite("Random tokens")
+struct RandomTokenTests {
+    @Test("32 random bytes as base64url, never beginning with '-' (a command line would take it for an option)")
+    func tokens() {
+        let tokens = (0..<3000).map { _ in Data.randomToken() }
+        #expect(tokens.allSatisfy { !$0.hasPrefix("-") && $0.count == 43 && Data(base64URL: $0)?.count == 32 })
+        #expect(Set(tokens).count == tokens.count)
+        // The other 63 first characters all occur: only "-" is redrawn.
+        #expect(Set(tokens.map { $0.first! }).count == 63)
+    }
+}
