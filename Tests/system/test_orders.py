@@ -178,5 +178,8 @@ def test_county_page_draws_its_charts(server):
         assert "全县点单情况" in browser.find_element("css selector", "#county h1").text
         assert len(browser.find_elements("css selector", "svg.chart")[0].find_elements("css selector", "rect")) == 6
         assert browser.find_element("id", "csv").get_attribute("href").endswith("/api/v1/orders/stats?format=csv")
+        artefacts = ROOT / ".build" / "test-artefacts"
+        artefacts.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(artefacts / "orders-county.png"))
     finally:
         browser.quit()
