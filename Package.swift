@@ -95,6 +95,15 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Live ingest: the RTMP protocol's publishing side, as a pure state machine and a listener.
+        .target(
+            name: "Live",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Synchronized sessions (同步课堂): the clock, scheduling, attendance, the live fan-out.
         .target(
             name: "Sessions",
@@ -270,6 +279,11 @@ let package = Package(
         .testTarget(
             name: "CredentialsTests",
             dependencies: ["Credentials", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "LiveTests",
+            dependencies: ["Live", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
