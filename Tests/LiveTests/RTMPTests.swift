@@ -6,21 +6,25 @@ import Testing
 
 @testable import Live
 
-/// Runs a program without holding a thread of the cooperative pool (the listener needs them).
-func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, err: String) {
+/// Runs a program without holding a thread of the cooperative pool (the listener needs them);
+/// its output and errors go through files, so neither pipe can fill up.
+func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [tool] + arguments
-    let errors = FileManager.default.temporaryDirectory.appendingPathComponent("rtmp-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: errors)
-    process.standardError = handle
-    process.standardOutput = FileHandle.nullDevice
+    let files = (0..<2).map { _ in FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)") }
+    defer { for file in files { try? FileManager.default.removeItem(at: file) } }
+    let handles = try files.map { file in
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+        return try FileHandle(forWritingTo: file)
+    }
+    process.standardOutput = handles[0]
+    process.standardError = handles[1]
     try process.run()
-    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-    try handle.close()
-    defer { try? FileManager.default.removeItem(at: errors) }
-    return (process.terminationStatus, (try? String(contentsOf: errors, encoding: .utf8)) ?? "")
+    while process.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+    for handle in handles { try handle.close() }
+    let texts = files.map { (try? String(contentsOf: $0, encoding: .utf8)) ?? "" }
+    return (process.terminationStatus, texts[0], texts[1])
 }
 
 /// Collects one publish's FLV bytes in memory.
@@ -70,7 +74,7 @@ struct RTMPTests {
         defer { server.cancel() }
         for _ in 0..<200 where port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(25)) }
         let bound = try #require(port.withLock { $0 })
-        func publish(_ key: String) async throws -> (status: Int32, err: String) {
+        func publish(_ key: String) async throws -> (status: Int32, out: String, err: String) {
             try await run(
                 "ffmpeg",
                 [
@@ -91,25 +95,11 @@ struct RTMPTests {
         #expect(collected.finished)
         let file = folder.appendingPathComponent("published.flv")
         try collected.data.write(to: file)
-        let probe = try await runOutput(
-            "ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width:format=duration", "-of", "default=nw=1", file.path])
+        let probe = try await run(
+            "ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width:format=duration", "-of", "default=nw=1", file.path]
+        ).out
         #expect(probe.contains("codec_name=h264") && probe.contains("codec_name=aac") && probe.contains("width=320"), "\(probe)")
         let duration = probe.split(separator: "\n").first { $0.hasPrefix("duration=") }.flatMap { Double($0.dropFirst(9)) } ?? 0
         #expect(duration > 1.5 && duration < 2.6, "\(probe)")
     }
-}
-
-func runOutput(_ tool: String, _ arguments: [String]) async throws -> String {
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: out) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: out)
-    process.standardOutput = handle
-    try process.run()
-    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-    try handle.close()
-    return try String(contentsOf: out, encoding: .utf8)
 }
