@@ -389,14 +389,15 @@ public struct CreditStore: Sendable {
     /// Verifies a credential's text as the county sees it: signature, key, revocation.
     public func verify(_ data: Data) async throws -> CredentialCheck {
         let trusted = try issuer.keys().trusted
-        let revoked = try await database.read { db in
-            try Dictionary(
-                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT credentialId, revokeReason FROM credit WHERE revokedAt IS NOT NULL").map {
-                    ($0["credentialId"] as String, ($0["revokeReason"] as String?) ?? "")
-                })
+        // Only this credential's revocation is looked up (the check itself parses the text again).
+        let id = (try? JSONValue.parse(data))?["id"]?.stringValue
+        let reason = try await database.read { db in
+            try id.flatMap {
+                try Row.fetchOne(db, sql: "SELECT revokeReason FROM credit WHERE credentialId = ? AND revokedAt IS NOT NULL", arguments: [$0])
+            }.map { ($0["revokeReason"] as String?) ?? "" }
         }
         return CredentialCheck.check(data, trusted: trusted, issuerName: issuer.name) { document in
-            document["id"]?.stringValue.flatMap { revoked[$0] }
+            document["id"]?.stringValue == id ? reason : nil
         }
     }
 }
