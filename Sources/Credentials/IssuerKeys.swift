@@ -26,6 +26,12 @@ public struct IssuerKeys: Sendable {
         keys.last.flatMap { $0.privateKeyMultibase.flatMap(PrivateKeyMultibase.decode) }
     }
 
+    /// The key that signs, or why there is none (`path` names the file in the error).
+    public func signingKey(from path: String) throws -> Curve25519.Signing.PrivateKey {
+        guard let key = current else { throw FileError.unreadable(path, "it holds no private key") }
+        return key
+    }
+
     /// Every key's identifier, current and retired: the keys a certificate of this county may carry.
     public var trusted: Set<String> { Set(keys.map(\.id)) }
 
@@ -80,10 +86,8 @@ public struct IssuerKeys: Sendable {
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let temporary = path + ".new"
-        FileManager.default.createFile(atPath: temporary, contents: try encoder.encode(Stored(keys: keys)), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(atPath: temporary, contents: try encoded(), attributes: [.posixPermissions: 0o600])
         guard rename(temporary, path) == 0 else { throw FileError.unreadable(path, String(cString: strerror(errno))) }
     }
 

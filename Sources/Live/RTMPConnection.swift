@@ -77,7 +77,6 @@ public struct RTMPConnection: Sendable {
     var chunkSize = 128
     var streams: [UInt32: ChunkStream] = [:]
     var app = ""
-    var publishTransaction = 0.0
     var publishing = false
     /// Acknowledgements the peer asked for (Window Acknowledgement Size), and what we counted.
     var peerWindow: UInt32 = 0
@@ -295,7 +294,6 @@ public struct RTMPConnection: Sendable {
             return [.send(Self.command(["_result", .number(transaction), .null, .undefined], stream: 0))]
         case "publish":
             guard values.count > 3, let key = values[3].string, !key.isEmpty else { throw .malformed("publish names no stream") }
-            publishTransaction = transaction
             return [.publish(app: app, key: key)]
         case "FCUnpublish", "deleteStream", "closeStream":
             guard publishing else { return [] }

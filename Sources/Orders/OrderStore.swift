@@ -234,13 +234,14 @@ public struct OrderStore: Sendable {
         }
     }
 
-    /// How many orders wait for a step of this person's (the header's count).
+    /// How many orders wait for a step of this person's (the header's count); refused, like the
+    /// inbox, for someone orders are not for.
     public func todoCount(for person: Person) async throws -> Int {
-        try await database.read { db in
-            guard let (scope, arguments) = try? Self.scope(nil, for: person) else { return 0 }
-            let (condition, values) = Self.awaiting(person)
-            return try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM (\(scope) AND \(condition))", arguments: StatementArguments(arguments + values)) ?? 0
+        let (scope, scopeArguments) = try Self.scope(nil, for: person)
+        let (condition, values) = Self.awaiting(person)
+        let arguments = StatementArguments((scopeArguments + values).map(\.databaseValue))
+        return try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(scope) AND \(condition))", arguments: arguments) ?? 0
         }
     }
 

@@ -58,7 +58,7 @@ public struct CreditIssuer: Sendable {
 
     /// The signed credential.
     public func credential(_ grant: Grant) throws -> JSONValue {
-        guard let key = try keys().current else { throw IssuerKeys.FileError.unreadable(keyFile, "it holds no private key") }
+        let key = try keys().signingKey(from: keyFile)
         let did = DIDKey(key.publicKey).did
         let day = { (date: Date) in String(IssuerKeys.timestamp(date).prefix(10)) }
         var issuer: [(String, JSONValue)] = [("id", .string(did)), ("type", .array([.string("Profile")])), ("name", .string(name))]
@@ -118,7 +118,7 @@ public struct CreditIssuer: Sendable {
 
     /// The county's revocation list as a signed `BitstringStatusListCredential`.
     public func statusListCredential(revoked: [Int], at now: Date) throws -> JSONValue {
-        guard let key = try keys().current else { throw IssuerKeys.FileError.unreadable(keyFile, "it holds no private key") }
+        let key = try keys().signingKey(from: keyFile)
         var list = StatusList()
         for index in revoked where index < list.count { list[index] = true }
         let document: JSONValue = .object([

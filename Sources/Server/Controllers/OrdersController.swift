@@ -110,7 +110,7 @@ struct OrdersController {
         filter.todo = try QueryValue.boolean(query["todo"], "todo") ?? false
         filter.limit = try QueryValue.integer(query["limit"], "limit", in: 1...500) ?? 100
         let items = try await orderRefusals { try await store.list(filter, for: person) }
-        return Inbox(items: items, todo: try await store.todoCount(for: person))
+        return Inbox(items: items, todo: try await orderRefusals { try await store.todoCount(for: person) })
     }
 
     @Sendable func place(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<OrderStore.View> {
@@ -248,8 +248,7 @@ struct OrdersController {
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let person = try context.requirePerson()
         let store = self.store
-        _ = try await orderRefusals { try await store.list(OrderStore.Filter(limit: 1), for: person) }
-        let initial = try await store.todoCount(for: person)
+        let initial = try await orderRefusals { try await store.todoCount(for: person) }
         let body = ResponseBody { writer in
             let (subscription, changes) = await store.hub.subscribe()
             enum Item { case change(OrderHub.Change), tick }
