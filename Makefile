@@ -10,6 +10,7 @@
 #   make bench-packs    a 2 GB pack: ZIP download against nginx, lessonlink mirror against curl
 #   make bench-session  one synchronized session in 135 classrooms (132 simulated, 3 Chromium kiosks)
 #   make bench-orders   50,000 orders: the inboxes and the county view over HTTP (p95 <= 30 ms)
+#   make bench-live     a 1080p live lesson relayed to 135 classrooms, CPU against the ffmpeg CLI
 #   make format / lint  swift-format the sources / check them
 #   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
@@ -22,17 +23,17 @@ APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswsca
 # a QR decoder for the printed certificate, and real clients from PyPI (with an independent
 # credential verifier: rfc8785, base58, cryptography).
 TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools
-PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography
+PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography m3u8
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session bench-orders format lint deps test-deps apt-install clean
+.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
 
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
-	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis, rfc8785, base58, cryptography" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
+	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis, rfc8785, base58, cryptography, m3u8" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 apt-install:
 	@missing=""; for p in $(PACKAGES); do \
@@ -84,6 +85,11 @@ bench-session: test-deps
 bench-orders: deps
 	swift build -c release --product lessonlink
 	scripts/bench-orders
+
+bench-live: test-deps
+	@python3 -c "import aiohttp" 2>/dev/null || python3 -m pip install -q aiohttp
+	swift build -c release --product lessonlink
+	scripts/bench-live
 
 format:
 	swift format --in-place --recursive $(SWIFT_SOURCES)

@@ -224,6 +224,7 @@ let package = Package(
                 "Credentials",
                 "Delivery",
                 "HLS",
+                "Live",
                 "Orders",
                 "Ingest",
                 "MirrorSite",

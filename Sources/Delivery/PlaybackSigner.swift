@@ -26,27 +26,43 @@ public struct PlaybackSigner: Sendable {
     }
 
     public func token(recordingId: Int64, expires: Date) -> String {
-        let expiry = Int64(expires.timeIntervalSince1970.rounded(.down))
-        return "\(expiry).\(signature(recordingId: recordingId, expiry: expiry))"
+        token(scope: "playback", id: recordingId, expires: expires)
     }
 
     public func check(_ token: String, recordingId: Int64, now: Date = Date()) -> Check {
+        check(token, scope: "playback", id: recordingId, now: now)
+    }
+
+    /// A live session's playback link: signed apart from recordings', so a recording's token
+    /// never opens the live session that happens to share its number.
+    public func token(liveSession id: Int64, expires: Date) -> String { token(scope: "live", id: id, expires: expires) }
+
+    public func check(_ token: String, liveSession id: Int64, now: Date = Date()) -> Check {
+        check(token, scope: "live", id: id, now: now)
+    }
+
+    private func token(scope: String, id: Int64, expires: Date) -> String {
+        let expiry = Int64(expires.timeIntervalSince1970.rounded(.down))
+        return "\(expiry).\(signature(scope: scope, id: id, expiry: expiry))"
+    }
+
+    private func check(_ token: String, scope: String, id recordingId: Int64, now: Date) -> Check {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count <= 12, let expiry = Int64(parts[0]), expiry > 0,
             let given = parts[1].count <= 64 ? Data(base64URL: String(parts[1])) : nil
         else { return .invalid }
-        let code = HMAC<SHA256>.authenticationCode(for: Self.message(recordingId: recordingId, expiry: expiry), using: key)
+        let code = HMAC<SHA256>.authenticationCode(for: Self.message(scope: scope, id: recordingId, expiry: expiry), using: key)
         // Constant-time comparison: a timing difference must not reveal how much of a guess is right.
         guard code == given else { return .invalid }
         return Double(expiry) >= now.timeIntervalSince1970 ? .valid : .expired
     }
 
-    private func signature(recordingId: Int64, expiry: Int64) -> String {
-        Data(HMAC<SHA256>.authenticationCode(for: Self.message(recordingId: recordingId, expiry: expiry), using: key)).base64URL
+    private func signature(scope: String, id: Int64, expiry: Int64) -> String {
+        Data(HMAC<SHA256>.authenticationCode(for: Self.message(scope: scope, id: id, expiry: expiry), using: key)).base64URL
     }
 
-    private static func message(recordingId: Int64, expiry: Int64) -> Data {
-        Data("lessonlink-playback:\(recordingId):\(expiry)".utf8)
+    private static func message(scope: String, id: Int64, expiry: Int64) -> Data {
+        Data("lessonlink-\(scope):\(id):\(expiry)".utf8)
     }
 
     /// Reads the signing key from `path`, creating a random 32-byte one (mode 0600) on first use,

@@ -115,7 +115,7 @@ public final class UploadProcessor: Service, Sendable {
 
 extension SourceMedia {
     /// What the catalog keeps of a probe.
-    init(_ info: MediaInfo) {
+    public init(_ info: MediaInfo) {
         let picture = info.primaryVideo
         let sound = info.primaryAudio
         self.init(

@@ -44,7 +44,10 @@ public struct RTMPListener: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    // A publisher whose uplink died silently must not hold its session: ten
+                    // seconds without a byte ends the connection, so the publisher may come back.
+                    try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: .seconds(10)), IdleCloser()])
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         bound(server.channel.localAddress?.port ?? port)
@@ -92,5 +95,18 @@ public struct RTMPListener: Sendable {
             logger.notice("RTMP connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
         await publish?.finish()
+    }
+}
+
+/// Closes a connection when `IdleStateHandler` says nothing was read for its timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }

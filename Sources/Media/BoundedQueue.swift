@@ -27,6 +27,17 @@ final class BoundedQueue<Element>: @unchecked Sendable {
         return true
     }
 
+    /// Appends only if there is room now; false when full or aborted (the element is dropped).
+    /// For a live reader that must never wait on an encoder.
+    func offer(_ element: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !aborted, items.count - head < capacity else { return false }
+        items.append(element)
+        condition.broadcast()
+        return true
+    }
+
     /// Waits for an element; nil once the producer finished and the queue is empty, or on abort.
     func pop() -> Element? {
         condition.lock()

@@ -62,6 +62,10 @@ struct OptionDictionary: ~Copyable {
         for (key, value) in entries { av_dict_set(&pointer, key, value, 0) }
     }
 
+    init(_ entries: [(key: String, value: String)]) {
+        for (key, value) in entries { av_dict_set(&pointer, key, value, 0) }
+    }
+
     /// Keys libav did not consume.
     var leftoverKeys: [String] {
         var keys: [String] = []

@@ -69,19 +69,52 @@ final class HLSTrackWriter {
     private var pendingKeyFrame: Double?
     let codecs: String
 
+    /// Called with each segment as soon as it is closed (written and synced): what a live
+    /// playlist appends. `start` is in the packets' own timeline, in seconds.
+    var onSegment: ((_ segment: HLSTrack.Segment, _ start: Double) throws(MediaError) -> Void)?
+
     /// - Parameters:
     ///   - frameDuration: one frame in the encoder's time base, for video; libx264 in FFmpeg 5.1
     ///     leaves packet durations at 0, and the muxer would then drop the last frame's duration.
-    init(
+    convenience init(
         directory: String, encoder: Encoder, isVideo: Bool, segmentDuration: Double, frameDuration: Int64 = 0,
         language: String? = nil
+    ) throws(MediaError) {
+        let context = encoder.context.pointer
+        try self.init(
+            directory: directory, timeBase: encoder.timeBase, codecs: Self.codecString(context), isVideo: isVideo,
+            segmentDuration: segmentDuration, frameDuration: frameDuration, language: language
+        ) { parameters throws(MediaError) in
+            try check(avcodec_parameters_from_context(parameters, context), "copying codec parameters")
+        }
+    }
+
+    /// A writer for packets that are not re-encoded: a live source's own H.264, whose keyframes
+    /// decide where segments may be cut.
+    convenience init(
+        directory: String, copying source: UnsafePointer<AVCodecParameters>, timeBase: AVRational, isVideo: Bool,
+        segmentDuration: Double, frameDuration: Int64
+    ) throws(MediaError) {
+        try self.init(
+            directory: directory, timeBase: timeBase, codecs: Self.codecString(source), isVideo: isVideo,
+            segmentDuration: segmentDuration, frameDuration: frameDuration, language: nil
+        ) { parameters throws(MediaError) in
+            try check(avcodec_parameters_copy(parameters, source), "copying codec parameters")
+            // The source container's tag (FLV's, MPEG-TS's) means nothing to the mp4 muxer.
+            parameters.pointee.codec_tag = 0
+        }
+    }
+
+    private init(
+        directory: String, timeBase: AVRational, codecs: String, isVideo: Bool, segmentDuration: Double, frameDuration: Int64,
+        language: String?, parameters: (UnsafeMutablePointer<AVCodecParameters>) throws(MediaError) -> Void
     ) throws(MediaError) {
         self.directory = directory
         self.isVideo = isVideo
         self.segmentDuration = segmentDuration
         self.frameDuration = frameDuration
-        encoderTimeBase = encoder.timeBase
-        codecs = Self.codecString(encoder.context.pointer)
+        encoderTimeBase = timeBase
+        self.codecs = codecs
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -92,8 +125,8 @@ final class HLSTrackWriter {
         guard let context, let stream = avformat_new_stream(context, nil) else {
             throw MediaError(.libav(code: lessonlink_averror(ENOMEM)), step: "avformat_new_stream", message: "out of memory")
         }
-        try check(avcodec_parameters_from_context(stream.pointee.codecpar, encoder.context.pointer), "copying codec parameters")
-        stream.pointee.time_base = encoder.timeBase
+        try parameters(stream.pointee.codecpar)
+        stream.pointee.time_base = timeBase
         if let language { av_dict_set(&stream.pointee.metadata, "language", language, 0) }
 
         let bufferSize: Int32 = 1 << 16
@@ -237,11 +270,12 @@ final class HLSTrackWriter {
     private func closeSegment(end: Double) throws(MediaError) {
         guard let current else { return }
         try current.close()
-        segments.append(
-            HLSTrack.Segment(
-                name: segmentName(segments.count), start: segmentStart - (firstTime ?? 0),
-                duration: end - segmentStart, size: current.size))
+        let segment = HLSTrack.Segment(
+            name: segmentName(segments.count), start: segmentStart - (firstTime ?? 0), duration: end - segmentStart,
+            size: current.size)
+        segments.append(segment)
         self.current = nil
+        try onSegment?(segment, segmentStart)
     }
 
     private func cutSegment(at time: Double) throws(MediaError) {
@@ -254,18 +288,27 @@ final class HLSTrackWriter {
 
     static func codecString(_ context: UnsafeMutablePointer<AVCodecContext>) -> String {
         let c = context.pointee
-        switch c.codec_id {
+        return codecString(c.codec_id, extradata: c.extradata, size: c.extradata_size, profile: c.profile)
+    }
+
+    static func codecString(_ parameters: UnsafePointer<AVCodecParameters>) -> String {
+        let p = parameters.pointee
+        return codecString(p.codec_id, extradata: p.extradata, size: p.extradata_size, profile: p.profile)
+    }
+
+    private static func codecString(_ codec: AVCodecID, extradata: UnsafeMutablePointer<UInt8>?, size: Int32, profile: Int32) -> String {
+        switch codec {
         case AV_CODEC_ID_H264:
-            let extradata = c.extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(c.extradata_size))) } ?? []
+            let extradata = extradata.map { Array(UnsafeBufferPointer(start: $0, count: Int(size))) } ?? []
             if let sps = h264ProfileLevel(extradata) {
                 return String(format: "avc1.%02x%02x%02x", sps.0, sps.1, sps.2)
             }
             return "avc1.640028"
         case AV_CODEC_ID_AAC:
             // mp4a.40.<audio object type>; libavcodec's AAC profiles are the object type minus one.
-            return "mp4a.40.\(c.profile >= 0 ? c.profile + 1 : 2)"
+            return "mp4a.40.\(profile >= 0 ? profile + 1 : 2)"
         default:
-            return String(cString: avcodec_get_name(c.codec_id))
+            return String(cString: avcodec_get_name(codec))
         }
     }
 

@@ -18,7 +18,24 @@ final class InputFile {
         "m4v", "ogg", "wav", "mp3", "aac", "flac", "w64", "amr",
     ].joined(separator: ",")
 
-    init(path: String, cancellation: CancellationFlag = CancellationFlag()) throws(MediaError) {
+    convenience init(path: String, cancellation: CancellationFlag = CancellationFlag()) throws(MediaError) {
+        try self.init(
+            url: path, format: nil, options: ["protocol_whitelist": "file", "format_whitelist": Self.allowedFormats],
+            cancellation: cancellation)
+    }
+
+    /// A live input: FLV on a pipe from the RTMP front, or an SRT listener (MPEG-TS). Only the
+    /// named protocols and format are allowed, and stream analysis is kept short so that the
+    /// first segment is not held back by seconds of probing.
+    convenience init(live url: String, format: String, protocols: String, options: [String: String], cancellation: CancellationFlag) throws(MediaError) {
+        var all: [String: String] = [
+            "protocol_whitelist": protocols, "format_whitelist": format, "analyzeduration": "1500000", "probesize": "2000000",
+        ]
+        all.merge(options) { _, new in new }
+        try self.init(url: url, format: format, options: all, cancellation: cancellation)
+    }
+
+    private init(url path: String, format: String?, options entries: [String: String], cancellation: CancellationFlag) throws(MediaError) {
         _ = Libav.installed
         self.path = path
         self.cancellation = cancellation
@@ -27,12 +44,9 @@ final class InputFile {
         }
         context.pointee.interrupt_callback = AVIOInterruptCB(
             callback: interruptCallback, opaque: Unmanaged.passUnretained(cancellation).toOpaque())
-        var options = OptionDictionary([
-            "protocol_whitelist": "file",
-            "format_whitelist": Self.allowedFormats,
-        ])
+        var options = OptionDictionary(entries.sorted { $0.key < $1.key })
         var opened: UnsafeMutablePointer<AVFormatContext>? = context
-        let status = avformat_open_input(&opened, path, nil, &options.pointer)
+        let status = avformat_open_input(&opened, path, format.flatMap { av_find_input_format($0) }, &options.pointer)
         // On failure avformat_open_input has already freed the context.
         guard status >= 0, let opened else { throw Self.openError(status, path: path) }
         context = opened

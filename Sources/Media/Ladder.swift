@@ -57,6 +57,25 @@ public struct Ladder: Sendable, Equatable {
     public var audio: [AudioTier]
     /// Where the poster frame is taken, as a fraction of the duration.
     public var posterPosition: Double
+    /// How a live source is relayed.
+    public var live: Live = Live()
+
+    /// The live ladder: the source's own H.264 on top (never re-encoded), then these tiers of the
+    /// ladder encoded in real time, then the first audio tier.
+    public struct Live: Sendable, Equatable {
+        /// Names of video tiers above to encode live; tiers as tall as the source or taller are skipped.
+        public var tiers: [String] = ["480p", "360p"]
+        /// x264 preset for the live tiers; with `zerolatency` there are no B-frames and no look-ahead.
+        public var preset: String = "veryfast"
+        /// Target segment length; segments are cut at the source's keyframes, so a longer GOP makes them longer.
+        public var segmentDuration: Double = 2
+        /// Segments in a live playlist.
+        public var window: Int = 6
+        /// Sources taller than this are refused (0: any height is taken).
+        public var maxHeight: Int = 0
+
+        public init() {}
+    }
 
     public init(
         preset: String, keyframeInterval: Double, segmentDuration: Double, video: [VideoTier], sampleRate: Int,
@@ -105,7 +124,7 @@ extension Ladder {
     /// Parses ladder YAML; `file` is only used in error messages.
     public init(yaml: String, file: String) throws(MediaError) {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
-        let top = try root.mapping(allowed: ["segmentDuration", "keyframeInterval", "video", "audio", "poster"])
+        let top = try root.mapping(allowed: ["segmentDuration", "keyframeInterval", "video", "audio", "poster", "live"])
         let keyframeInterval = try top.require("keyframeInterval").seconds()
         let segmentDuration = try top.require("segmentDuration").seconds()
         let ratio = segmentDuration / keyframeInterval
@@ -164,5 +183,29 @@ extension Ladder {
         self.init(
             preset: preset, keyframeInterval: keyframeInterval, segmentDuration: segmentDuration, video: tiers,
             sampleRate: sampleRate, audio: audioTiers, posterPosition: posterPosition)
+        if let node = try top.optional("live") {
+            let live = try node.mapping(allowed: ["tiers", "preset", "segmentDuration", "window", "maxHeight"])
+            if let list = try live.optional("tiers") {
+                var names: [String] = []
+                for item in try list.sequence() {
+                    let name = try item.string()
+                    if !tiers.contains(where: { $0.name == name }) {
+                        throw item.invalid("no video tier is called \(name); name tiers of video.tiers")
+                    }
+                    names.append(name)
+                }
+                self.live.tiers = names
+            }
+            if let value = try live.optional("preset") {
+                self.live.preset = try value.string()
+                if !presets.contains(self.live.preset) { throw value.invalid("unknown x264 preset; use one of \(presets.joined(separator: ", "))") }
+            }
+            if let value = try live.optional("segmentDuration") {
+                self.live.segmentDuration = try value.seconds()
+                if !(1...10).contains(self.live.segmentDuration) { throw value.invalid("must be between 1 and 10 seconds") }
+            }
+            if let value = try live.optional("window") { self.live.window = try value.integer(in: 3...60) }
+            if let value = try live.optional("maxHeight") { self.live.maxHeight = try value.integer(in: 0...4320) }
+        }
     }
 }

@@ -641,13 +641,13 @@ private final class TierWorker: @unchecked Sendable {
 
 /// One AAC rendition: resample to 48 kHz, cut into the encoder's 1024-sample frames, encode, package.
 /// Runs on the job thread: AAC at 96 kb/s costs a few percent of one core.
-private final class AudioRendition {
+final class AudioRendition {
     let tier: Ladder.AudioTier
     let directory: String
     private let resampler: Resampler
     private let fifo: AudioFIFO
     private let encoder: Encoder
-    private let writer: HLSTrackWriter
+    let writer: HLSTrackWriter
     private let packet: Packet
     private let sampleRate: Int32
     private var nextPts: Int64?

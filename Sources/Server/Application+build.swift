@@ -31,7 +31,8 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
         logger: logger)
     // Services stop in reverse order: the database closer is first so it closes last.
     app.addServices(
-        DatabaseCloser(database: services.database), services.processor, services.publishing, Sweeper(services: services, logger: logger))
+        DatabaseCloser(database: services.database), services.processor, services.publishing, Sweeper(services: services, logger: logger),
+        services.live)
     if config.runsWorker {
         app.addServices(config.worker(services.database, logger: logger))
     }
@@ -61,6 +62,7 @@ struct AppServices: Sendable {
     let credits: CreditStore
     let orders: OrderStore
     let orderStats: OrderStats
+    let live: LiveRelay
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -77,6 +79,15 @@ struct AppServices: Sendable {
         let issuer = config.creditIssuer
         _ = try issuer.keys()
         let orders = OrderStore(database: database, attachmentsRoot: "\(layout.root)/orders", acceptWithinSchoolDays: config.ordersAcceptWithin)
+        let sessions = SyncSessionStore(database: database)
+        let sessionHub = SessionHub()
+        let live = LiveRelay(
+            settings: .init(
+                rtmpHost: config.liveRTMPHost, rtmpPort: config.liveRTMPPort, srtPorts: config.liveSRTPorts, srtLatency: config.liveSRTLatency,
+                publicHost: config.livePublicHost, executable: config.transcodeExecutable, ladderPath: config.ladderPath,
+                threads: config.transcodeThreads, nice: config.liveNice, live: ladder.live),
+            store: sessions, hub: sessionHub, layout: layout, database: database, prober: config.mediaChildren,
+            maxAttempts: config.transcodeMaxAttempts, logger: logger)
         return AppServices(
             config: config, database: database, layout: layout,
             authenticator: Authenticator(database: database, tokenLifetime: config.tokenLifetime, bcryptCost: config.bcryptCost),
@@ -87,9 +98,9 @@ struct AppServices: Sendable {
             publishing: PackPublishing(
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
                 logger: logger),
-            sessions: SyncSessionStore(database: database), sessionHub: SessionHub(),
+            sessions: sessions, sessionHub: sessionHub,
             reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer),
-            orders: orders, orderStats: OrderStats(database: database, hub: orders.hub))
+            orders: orders, orderStats: OrderStats(database: database, hub: orders.hub), live: live)
     }
 }
 
@@ -140,7 +151,14 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         PacksController(packs: services.packs, publishing: services.publishing, attachmentMaxSize: config.packAttachmentMaxSize)
             .endpoints, atPath: "packs")
     api.addRoutes(
-        SyncSessionsController(store: services.sessions, hub: services.sessionHub, metrics: metrics).endpoints, atPath: "sync-sessions")
+        SyncSessionsController(
+            store: services.sessions, hub: services.sessionHub, metrics: metrics, live: services.live, srtPorts: config.liveSRTPorts
+        ).endpoints, atPath: "sync-sessions")
+    let live = LiveController(
+        store: services.sessions, relay: services.live, signer: services.signer, playbackLifetime: config.playbackTokenLifetime,
+        files: FileResponder(), publicHost: config.livePublicHost, srtLatency: config.liveSRTLatency)
+    api.addRoutes(live.apiRoutes, atPath: "sync-sessions")
+    router.addRoutes(live.mediaRoutes, atPath: "live")
     let reviews = ReviewsController(
         store: services.reviews, comments: CommentStore(database: database), shelf: TextbookShelf(database: database),
         posters: PosterLinks(signer: services.signer, lifetime: config.playbackTokenLifetime, layout: services.layout))

@@ -101,6 +101,20 @@ public struct ServerConfig: Sendable {
     /// `orders.attachmentMaxMegabytes`: the largest file attached to an order.
     public var orderAttachmentMaxSize = 20 << 20
 
+    /// `live.rtmpPort`: the RTMP port every live publisher connects to (unset: no RTMP);
+    /// `live.rtmpHost`: the address it listens on.
+    public var liveRTMPPort: Int?
+    public var liveRTMPHost = "0.0.0.0"
+    /// `live.srtPorts`: UDP ports for SRT publishers, one per open live session (`9000-9019`;
+    /// unset: no SRT). `live.srtLatencyMilliseconds`: SRT's retransmission window.
+    public var liveSRTPorts: ClosedRange<Int>?
+    public var liveSRTLatency = 500
+    /// `live.publicHost`: the host name publishers reach this server by, in publish URLs (unset:
+    /// the one the host page was loaded from).
+    public var livePublicHost: String?
+    /// `live.nice`: niceness of the live ingest children: above on-demand transcodes.
+    public var liveNice = 5
+
     public init() {}
 
     /// The host name and a random id for this start: unique per worker process.
@@ -165,6 +179,19 @@ public struct ServerConfig: Sendable {
         credentialKeyFile = reader.string(forKey: "credentials.keyFile")
         ordersAcceptWithin = reader.int(forKey: "orders.acceptWithinSchoolDays", default: ordersAcceptWithin)
         orderAttachmentMaxSize = reader.int(forKey: "orders.attachmentMaxMegabytes", default: orderAttachmentMaxSize >> 20) << 20
+        liveRTMPPort = reader.int(forKey: "live.rtmpPort")
+        liveRTMPHost = reader.string(forKey: "live.rtmpHost", default: liveRTMPHost)
+        liveSRTPorts = reader.string(forKey: "live.srtPorts").flatMap(Self.portRange)
+        liveSRTLatency = reader.int(forKey: "live.srtLatencyMilliseconds", default: liveSRTLatency)
+        livePublicHost = reader.string(forKey: "live.publicHost")
+        liveNice = max(0, min(19, reader.int(forKey: "live.nice", default: liveNice)))
+    }
+
+    /// `9000-9019` or `9000`.
+    static func portRange(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let first = parts.first ?? nil, let last = parts.last ?? nil, (1...65535).contains(first), (first...65535).contains(last) else { return nil }
+        return first...last
     }
 }
 
@@ -219,9 +246,10 @@ public struct ConfigError: Error, CustomStringConvertible {
 }
 
 extension ServerConfig {
-    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the notices', the orders'.
+    /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the
+    /// notices', the orders', the live sources'.
     public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations + Notices.migrations
-        + OrderSchema.migrations
+        + OrderSchema.migrations + LiveSchema.migrations
 
     /// The database at `database.path`, migrated to this build's schema. Everything that opens
     /// the server's database (the server, the CLI's commands, the tests) opens it here.

@@ -11,6 +11,8 @@ public actor SessionHub {
         case question(SyncQuestion)
         /// Something about the joined classrooms changed (a join, a leave, a report).
         case roster
+        /// A live source went live, was lost, came back, dropped a tier.
+        case source(LiveSourceEvent)
     }
 
     /// One classroom as the host page sees it now.

@@ -252,6 +252,9 @@ public struct SyncSessionStore: Sendable {
                         person.role == .classroom ? "a classroom screen follows a session; it cannot host it" : "only the session's hosts control it")
                 }
             }
+            if case .seek = command, session.sourceKind == .live {
+                throw SessionError.conflict("a live lesson plays as it is taught: it cannot be moved to another position")
+            }
             let next = try session.clock.applying(command, at: now)
             if next != session.clock {
                 session.clock = next
@@ -541,9 +544,11 @@ public struct SyncSessionStore: Sendable {
             let clock = other.clock
             let reading = clock.reading(at: now)
             if reading.state == .ended || reading.state == .cancelled { continue }
-            var otherEnd = other.startsAt.addingTimeInterval(other.duration ?? .infinity)
+            // A live lesson has no length of its own: it holds its classrooms for its planned time.
+            let length = try other.duration ?? plannedLength(of: other.id!, db) ?? .infinity
+            var otherEnd = other.startsAt.addingTimeInterval(length)
             if reading.state != .scheduled {
-                otherEnd = reading.state == .paused ? .distantFuture : max(otherEnd, now.addingTimeInterval((other.duration ?? .infinity) - reading.position))
+                otherEnd = reading.state == .paused ? .distantFuture : max(otherEnd, now.addingTimeInterval(length - reading.position))
             }
             guard other.startsAt < end, start < otherEnd else { continue }
             let shared = try SyncSessionTarget.filter(Column("sessionId") == other.id && ids.contains(Column("classroomId"))).fetchOne(db)
@@ -552,6 +557,12 @@ public struct SyncSessionStore: Sendable {
             throw SessionError.overlap(
                 classroom: [school?.name, room?.name].compactMap { $0 }.joined(separator: " "), session: other.id!, title: other.title)
         }
+    }
+
+    /// A live session's planned length (nil for recordings, or where live sources have no table).
+    static func plannedLength(of id: Int64, _ db: Database) throws -> Double? {
+        guard try db.tableExists("liveSource") else { return nil }
+        return try Double.fetchOne(db, sql: "SELECT plannedSeconds FROM liveSource WHERE sessionId = ?", arguments: [id])
     }
 
     static func summary(_ session: SyncSession, _ access: Access?, _ now: Date, _ db: Database) throws -> SessionSummary {

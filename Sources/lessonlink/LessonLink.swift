@@ -11,7 +11,8 @@ struct LessonLink: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self, PlanCommand.self,
             MirrorPassthrough.self, TokenCommand.self, ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
-            ProbeJobCommand.self, SessionsCommand.self, CredentialCommand.self, ReviewOfficeCommand.self,
+            ProbeJobCommand.self, SessionsCommand.self, CredentialCommand.self, ReviewOfficeCommand.self, LiveIngestCommand.self,
+            LiveArchiveCommand.self,
         ]
     )
 }

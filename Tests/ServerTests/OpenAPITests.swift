@@ -28,7 +28,8 @@ struct OpenAPITests {
             // The document describes the API (and the public certificate files); the web pages and
             // their assets are not part of it.
             .filter {
-                $0.contains(" /api/") || $0.contains(" /media/") || $0.contains(" /credentials/") || $0.hasSuffix(" /healthz")
+                $0.contains(" /api/") || $0.contains(" /media/") || $0.contains(" /live/") || $0.contains(" /credentials/")
+                    || $0.hasSuffix(" /healthz")
                     || $0.hasSuffix(" /metrics")
             })
         let document = try #require(try Yams.load(yaml: String(decoding: PackageResources.openapi_yaml, as: UTF8.self)) as? [String: Any])

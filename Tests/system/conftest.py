@@ -26,14 +26,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_udp_ports(count: int) -> range:
+    """`count` consecutive UDP ports nobody has bound (SRT listeners, one per live session)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.bind(("0.0.0.0", port))
+            return range(base, base + count)
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free UDP ports")
+
+
 class Server:
-    """One `lessonlink serve` process over a storage root seeded with the demo county."""
+    """One `lessonlink serve` process over a storage root seeded with the demo county, with its
+    live relay on ports of its own (RTMP, and a few UDP ports for SRT)."""
 
     def __init__(self, storage: Path, *extra: str):
         self.storage = storage
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.arguments = ["--storage-root", str(storage), *FAST, *extra]
+        self.rtmp_port = free_port()
+        self.srt_ports = free_udp_ports(4)
+        live = ["--live-rtmp-port", str(self.rtmp_port), "--live-rtmp-host", "127.0.0.1",
+                "--live-srt-ports", f"{self.srt_ports.start}-{self.srt_ports.stop - 1}"]
+        self.arguments = ["--storage-root", str(storage), *FAST, *live, *extra]
         self.process = None
         subprocess.run([str(BINARY), "seed", "--demo", *self.arguments], cwd=ROOT, check=True, capture_output=True)
 

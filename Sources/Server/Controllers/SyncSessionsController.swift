@@ -17,6 +17,9 @@ struct SyncSessionsController {
     let store: SyncSessionStore
     let hub: SessionHub
     let metrics: ServerMetrics
+    /// Live sources: scheduling gives a session one; ending it ends the publish and archives.
+    let live: LiveRelay
+    let srtPorts: ClosedRange<Int>?
 
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
@@ -40,11 +43,50 @@ struct SyncSessionsController {
 
     struct ScheduleRequest: Decodable {
         var title: String
-        var recordingId: Int64
+        /// What plays: a ready recording, or (`live`) a recording classroom teaching live.
+        var recordingId: Int64?
+        var live: LiveRequest?
         var startsAt: String
         var schoolIds: [Int64]?
         var classroomIds: [Int64]?
         var memberTeachersHost: Bool?
+
+        enum CodingKeys: String, CodingKey { case title, recordingId, live, startsAt, schoolIds, classroomIds, memberTeachersHost }
+
+        /// The source is one of two fields; an explicit null names neither and is refused.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            for key in [CodingKeys.recordingId, .live] where try container.contains(key) && container.decodeNil(forKey: key) {
+                throw DecodingError.valueNotFound(
+                    Int64.self, .init(codingPath: [key], debugDescription: "\(key.rawValue) is given or left out, not null"))
+            }
+            title = try container.decode(String.self, forKey: .title)
+            recordingId = try container.decodeIfPresent(Int64.self, forKey: .recordingId)
+            live = try container.decodeIfPresent(LiveRequest.self, forKey: .live)
+            startsAt = try container.decode(String.self, forKey: .startsAt)
+            schoolIds = try container.decodeIfPresent([Int64].self, forKey: .schoolIds)
+            classroomIds = try container.decodeIfPresent([Int64].self, forKey: .classroomIds)
+            memberTeachersHost = try container.decodeIfPresent(Bool.self, forKey: .memberTeachersHost)
+        }
+    }
+
+    struct LiveRequest: Decodable {
+        var classroomId: Int64
+        var lessonId: Int64?
+        var plannedMinutes: Int?
+
+        enum CodingKeys: String, CodingKey { case classroomId, lessonId, plannedMinutes }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            for key in [CodingKeys.lessonId, .plannedMinutes] where try container.contains(key) && container.decodeNil(forKey: key) {
+                throw DecodingError.valueNotFound(
+                    Int.self, .init(codingPath: [key], debugDescription: "\(key.rawValue) is a number when given, not null"))
+            }
+            classroomId = try container.decode(Int64.self, forKey: .classroomId)
+            lessonId = try container.decodeIfPresent(Int64.self, forKey: .lessonId)
+            plannedMinutes = try container.decodeIfPresent(Int.self, forKey: .plannedMinutes)
+        }
     }
 
     struct EditRequest: Decodable {
@@ -142,10 +184,23 @@ struct SyncSessionsController {
     @Sendable func schedule(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<SessionSummary> {
         let person = try context.requirePerson()
         let body = try await request.decodeJSON(as: ScheduleRequest.self, context: context)
-        let draft = SyncSessionStore.Draft(
-            title: body.title, recordingId: body.recordingId, startsAt: try Self.date(body.startsAt, "startsAt"),
-            schoolIds: body.schoolIds ?? [], classroomIds: body.classroomIds ?? [], memberTeachersHost: body.memberTeachersHost ?? false)
-        let summary = try await refusals { try await store.schedule(draft, by: person) }
+        let startsAt = try Self.date(body.startsAt, "startsAt")
+        let summary: SessionSummary
+        switch (body.recordingId, body.live) {
+        case (let recordingId?, nil):
+            let draft = SyncSessionStore.Draft(
+                title: body.title, recordingId: recordingId, startsAt: startsAt, schoolIds: body.schoolIds ?? [],
+                classroomIds: body.classroomIds ?? [], memberTeachersHost: body.memberTeachersHost ?? false)
+            summary = try await refusals { try await store.schedule(draft, by: person) }
+        case (nil, let live?):
+            let draft = LiveDraft(
+                title: body.title, classroomId: live.classroomId, lessonId: live.lessonId, plannedMinutes: live.plannedMinutes ?? 45,
+                startsAt: startsAt, schoolIds: body.schoolIds ?? [], classroomIds: body.classroomIds ?? [],
+                memberTeachersHost: body.memberTeachersHost ?? false)
+            summary = try await refusals { try await store.scheduleLive(draft, by: person, srtPorts: srtPorts) }
+        default:
+            throw APIError.badRequest("name either recordingId (a recorded lesson) or live (a recording classroom teaching live)")
+        }
         return EditedResponse(status: .created, headers: [.location: "/api/v1/sync-sessions/\(summary.id)"], response: summary)
     }
 
@@ -187,6 +242,12 @@ struct SyncSessionsController {
         }
         let clock = try await refusals { try await store.control(id, command, by: person) }
         await hub.publish(id, .clock(clock))
+        if clock.state == .ended || clock.state == .cancelled, try await store.isLive(id) {
+            // The publish stops and the playlists end now; the archive is made in the background.
+            let live = live
+            await live.stop(id)
+            if clock.state == .ended { Task { await live.sessionEnded(id, archive: true) } }
+        }
         return ClockView(id, clock)
     }
 
@@ -244,6 +305,9 @@ struct SyncSessionsController {
                             }
                         case .event(.roster):
                             rosterDirty = isHost
+                        case .event(.source(let source)):
+                            try await send("source", source)
+                            quiet = 0
                         case .tick:
                             quiet += 1
                             let reading = current.reading(at: Date())

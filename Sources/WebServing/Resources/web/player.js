@@ -192,6 +192,15 @@ class LessonPlayer {
   }
 }
 
+/// Appends `data` to a SourceBuffer (or runs `operation`, a removal) and waits for it to finish.
+function appendTo(buffer, data, operation) {
+  return new Promise((resolve, reject) => {
+    buffer.addEventListener("updateend", resolve, { once: true });
+    buffer.addEventListener("error", reject, { once: true });
+    if (operation) operation(); else buffer.appendBuffer(data);
+  });
+}
+
 /// One SourceBuffer fed from one media playlist at a time.
 class Track {
   constructor(player, kind, variant) {
@@ -271,13 +280,176 @@ class Track {
     return true;
   }
 
-  append(data, operation) {
-    return new Promise((resolve, reject) => {
-      this.buffer.addEventListener("updateend", resolve, { once: true });
-      this.buffer.addEventListener("error", reject, { once: true });
-      if (operation) operation(); else this.buffer.appendBuffer(data);
-    });
-  }
+  append(data, operation) { return appendTo(this.buffer, data, operation); }
 }
 
 window.LessonPlayer = LessonPlayer;
+
+// MARK: - Live
+
+/// A live media playlist (RFC 8216 §6.2.2): its segments by media sequence number, each with
+/// its init segment and program date-time (seconds since 1970).
+function parseLivePlaylist(text, base) {
+  const segments = [];
+  let sequence = 0;
+  let init = null;
+  let date = null;
+  let duration = 0;
+  let ended = false;
+  let target = 2;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) sequence = Number(line.slice(22));
+    else if (line.startsWith("#EXT-X-TARGETDURATION:")) target = Number(line.slice(22));
+    else if (line.startsWith("#EXT-X-MAP:")) init = new URL(HLS.attributes(line.slice(11)).URI, base).href;
+    else if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) date = Date.parse(line.slice(25)) / 1000;
+    else if (line.startsWith("#EXTINF:")) duration = parseFloat(line.slice(8));
+    else if (line === "#EXT-X-ENDLIST") ended = true;
+    else if (line && !line.startsWith("#")) {
+      segments.push({ sequence: sequence + segments.length, uri: new URL(line, base).href, init, date, duration });
+      date = date === null ? null : date + duration;
+    }
+  }
+  return { segments, ended, target };
+}
+
+/// The first `tfdt` (decode time) of a CMAF segment and the `mdhd` timescale of an init segment.
+const MP4 = {
+  find(bytes, type) {
+    const codes = [...type].map((c) => c.charCodeAt(0));
+    for (let i = 4; i + 4 <= bytes.length; i++) {
+      if (bytes[i] === codes[0] && bytes[i + 1] === codes[1] && bytes[i + 2] === codes[2] && bytes[i + 3] === codes[3]) return i;
+    }
+    return -1;
+  },
+  read(bytes, at, size) {
+    let value = 0;
+    for (let i = 0; i < size; i++) value = value * 256 + bytes[at + i];
+    return value;
+  },
+  timescale(init) {
+    const i = MP4.find(init, "mdhd");
+    return i < 0 ? 90000 : MP4.read(init, i + 8 + (init[i + 4] === 1 ? 16 : 8), 4);
+  },
+  decodeTime(segment) {
+    const i = MP4.find(segment, "tfdt");
+    return i < 0 ? 0 : MP4.read(segment, i + 8, segment[i + 4] === 1 ? 8 : 4);
+  },
+};
+
+/**
+ * Plays a live session through Media Source Extensions, on a timeline of program date-times:
+ * `currentTime` is seconds since `anchor` (a date), whichever publish a segment came from, so
+ * a dropped and returned publisher is a short gap, not a restart, and every classroom can play
+ * the same date at the same moment (`dateAt`).
+ */
+class LivePlayer {
+  constructor(video, masterUrl, options = {}) {
+    this.video = video;
+    this.masterUrl = new URL(masterUrl, location.href).href;
+    this.options = options;
+    this.mode = "live";
+    this.anchor = null;
+  }
+
+  async start() {
+    const parsed = HLS.master(await (await fetchOK(this.masterUrl)).text(), this.masterUrl);
+    this.variants = parsed.variants;
+    const variant = this.variants.find((v) => v.name === this.options.startTier) || this.variants[0];
+    const source = new MediaSource();
+    this.video.src = URL.createObjectURL(source);
+    await new Promise((resolve) => source.addEventListener("sourceopen", resolve, { once: true }));
+    this.source = source;
+    this.tracks = [new LiveTrack(this, "video", variant.uri, variant.videoCodec, variant.name)];
+    if (parsed.audio) this.tracks.push(new LiveTrack(this, "audio", parsed.audio.uri, variant.audioCodec || "mp4a.40.2", "audio"));
+    await Promise.all(this.tracks.map((t) => t.refresh()));
+    const first = this.tracks[0].playlist.segments[0];
+    if (!first || first.date === null) throw new Error("直播还没有开始");
+    this.anchor = Math.floor(first.date);
+    this.video.dataset.mode = "live";
+    this.video.dataset.tier = variant.name;
+    this.pump();
+  }
+
+  /// The date (seconds since 1970) being shown at `time` on the video's timeline.
+  dateAt(time) { return this.anchor + time; }
+
+  currentTier() { return this.tracks ? this.tracks[0].name : null; }
+
+  destroy() {
+    this.stopped = true;
+    this.video.removeAttribute("src");
+    this.video.load();
+  }
+
+  async pump() {
+    while (!this.stopped) {
+      let busy = false;
+      for (const track of this.tracks) {
+        try {
+          busy = (await track.step()) || busy;
+        } catch (error) {
+          console.warn("live segment failed, retrying", error);
+        }
+      }
+      if (!busy) await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+/// One SourceBuffer fed from one live media playlist, reloaded about every second.
+class LiveTrack {
+  constructor(player, kind, uri, codec, name) {
+    this.player = player;
+    this.kind = kind;
+    this.uri = uri;
+    this.name = name;
+    this.buffer = player.source.addSourceBuffer(`${kind}/mp4; codecs="${codec}"`);
+    this.buffer.mode = "segments";
+    this.next = null; // media sequence number of the next segment to append
+    this.init = null;
+    this.loadedAt = 0;
+  }
+
+  async refresh() {
+    this.playlist = parseLivePlaylist(await (await fetchOK(this.uri)).text(), this.uri);
+    this.loadedAt = performance.now();
+  }
+
+  /// Appends the next segment if it is listed; returns whether it did work.
+  async step() {
+    if (this.buffer.updating) return false;
+    const video = this.player.video;
+    if (performance.now() - this.loadedAt > 1000) await this.refresh();
+    const segments = this.playlist.segments;
+    if (!segments.length || this.player.anchor === null) return false;
+    if (this.next === null) {
+      // Start where the player will start: a few seconds behind the newest segment.
+      const wanted = this.player.options.startDate ? this.player.options.startDate() : segments[segments.length - 1].date;
+      const at = segments.findIndex((s) => s.date + s.duration > wanted - 1);
+      this.next = segments[Math.max(0, at < 0 ? segments.length - 1 : at)].sequence;
+    }
+    const segment = segments.find((s) => s.sequence === this.next) || (this.next < segments[0].sequence ? segments[0] : null);
+    if (!segment) return false;
+    if (segment.date !== null && segment.date - this.player.dateAt(video.currentTime) > 20) return false; // far enough ahead
+    if (segment.init !== this.init) {
+      this.initBytes = new Uint8Array(await (await fetchOK(segment.init)).arrayBuffer());
+      this.timescale = MP4.timescale(this.initBytes);
+      await this.append(this.initBytes);
+      this.init = segment.init;
+    }
+    const data = new Uint8Array(await (await fetchOK(segment.uri)).arrayBuffer());
+    // Place the segment at its program date-time on the player's timeline.
+    this.buffer.timestampOffset = segment.date - this.player.anchor - MP4.decodeTime(data) / this.timescale;
+    await this.append(data);
+    this.next = segment.sequence + 1;
+    const ranges = this.buffer.buffered;
+    if (ranges.length && video.currentTime - ranges.start(0) > 60) {
+      await this.append(null, () => this.buffer.remove(0, video.currentTime - 30));
+    }
+    return true;
+  }
+
+  append(data, operation) { return appendTo(this.buffer, data, operation); }
+}
+
+window.LivePlayer = LivePlayer;

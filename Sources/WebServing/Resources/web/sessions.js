@@ -278,7 +278,7 @@ class SessionEvents {
         if (this.handlers.over) this.handlers.over(clock);
       }
     });
-    for (const name of ["roster", "question"]) {
+    for (const name of ["roster", "question", "source"]) {
       source.addEventListener(name, (message) => this.handlers[name] && this.handlers[name](JSON.parse(message.data)));
     }
     source.addEventListener("error", () => {
@@ -313,7 +313,9 @@ class SessionEvents {
 /// Starts a player for the session's recording and a follower keeping it on the clock. A fatal
 /// media error (a link that dropped mid-segment can leave the browser's demuxer broken) replaces
 /// the player with a fresh one, which the follower seeks back into step.
-async function startSessionPlayer(stage, session, clock, { report, onState, onMuted }) {
+async function startSessionPlayer(stage, session, clock, options) {
+  if (session.source.kind === "live") return startLivePlayer(stage, session, clock, options);
+  const { report, onState, onMuted } = options;
   const forceMSE = new URLSearchParams(location.search).get("player") === "mse";
   let follower = null;
   let current = null;
@@ -363,6 +365,94 @@ async function startSessionPlayer(stage, session, clock, { report, onState, onMu
   follower.start();
   window.sessionPlayer = {
     get player() { return current.player; }, get video() { return current.video; }, follower, tierOf,
+  };
+  return follower;
+}
+
+/// Seconds a live lesson is shown behind the server's clock: a 2 s segment is listed about 2.2 s
+/// after it began, so 5 s leaves time to fetch it — and every classroom shows the same moment.
+const LIVE_DELAY = 5;
+
+/**
+ * A session clock read for a live source: while the lesson runs, the position to show is the
+ * date LIVE_DELAY seconds ago on the player's timeline, so SessionFollower's drift correction
+ * keeps every classroom on the same program date-time.
+ */
+class LiveClock {
+  constructor(inner, player) {
+    this.inner = inner;
+    this.player = player;
+    this.sessionId = inner.sessionId;
+  }
+
+  get clock() { return this.inner.clock && { ...this.inner.clock, duration: null }; }
+  serverNow() { return this.inner.serverNow(); }
+  sample(...values) { this.inner.sample(...values); }
+  update(clock) { this.inner.update(clock); }
+  measure(count) { return this.inner.measure(count); }
+  targetDate() { return this.inner.serverNow() / 1000 - LIVE_DELAY; }
+
+  reading() {
+    const reading = this.inner.reading();
+    if (reading.state !== "running" || this.player.anchor === null) return reading;
+    return { state: reading.state, position: this.targetDate() - this.player.anchor };
+  }
+}
+
+/// The live counterpart of startSessionPlayer: the session's live HLS through LivePlayer, kept
+/// on the shared date by a SessionFollower; a broken player is replaced, as for recordings.
+async function startLivePlayer(stage, session, clock, { report, onState, onMuted }) {
+  let follower = null;
+  let current = null;
+  let muted = true;
+  const open = async () => {
+    const live = await api.get("/api/v1/sync-sessions/" + session.id + "/live");
+    const video = el("video", { id: "player", playsinline: "", preload: "auto" });
+    video.muted = muted;
+    const player = new window.LivePlayer(video, live.playback.url, { startDate: () => clock.serverNow() / 1000 - LIVE_DELAY });
+    stage.replaceChildren(video);
+    await player.start();
+    video.addEventListener("error", () => setTimeout(recover, 500), { once: true });
+    current = { player, video, clock: new LiveClock(clock, player) };
+    return current;
+  };
+  const recover = async () => {
+    if (follower && follower.stopped) return;
+    muted = current.video.muted;
+    current.player.destroy();
+    for (let wait = 1000; ; wait = Math.min(wait * 2, 15000)) {
+      try {
+        const next = await open();
+        follower.clock = next.clock;
+        follower.attach(next.video);
+        return;
+      } catch (error) {
+        logSession("live player start failed:", error.message);
+        await sleep(wait);
+      }
+    }
+  };
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 5000)) {
+    try {
+      await open();
+      break;
+    } catch (error) {
+      if (["ended", "cancelled"].includes(clock.reading().state)) return null;
+      // Nothing published yet: the screen waits for the recording classroom.
+      logSession("waiting for the live source:", error.message);
+      stage.replaceChildren(el("p", { class: "muted", id: "live-waiting" }, "等待录播教室开始直播…"));
+      await sleep(wait);
+    }
+  }
+  follower = new SessionFollower(current.video, current.clock, {
+    report, onState, onMuted, tierOf: () => current.player.currentTier(), onStuck: recover,
+  });
+  follower.start();
+  window.sessionPlayer = {
+    get player() { return current.player; }, get video() { return current.video; }, follower,
+    tierOf: () => current.player.currentTier(),
+    /// The program date-time on screen now, for checks across classrooms.
+    playingDate: () => current.player.anchor === null ? null : current.player.dateAt(current.video.currentTime),
   };
   return follower;
 }
@@ -478,7 +568,34 @@ Object.assign(pages, {
     };
     setInterval(showStatus, 500);
     showStatus();
-    await startSessionPlayer(stage, session, clock, { report: false });
+    const live = session.source.kind === "live" ? await api.get("/api/v1/sync-sessions/" + id + "/live") : null;
+    const liveBox = el("section", { id: "live-source", class: "panel" });
+    const showLive = (data) => {
+      const source = data.source;
+      const names = { waiting: "等待推流", live: "直播中", lost: "信号中断", ended: "已结束" };
+      liveBox.dataset.state = source.state;
+      const rows = [el("h2", {}, "直播信号：", el("span", { id: "live-state" }, names[source.state] || source.state))];
+      if (source.width) rows.push(el("p", { class: "meta" }, source.width + "x" + source.height + " · " + source.tiers.join("、")
+        + (source.encoderSpeed ? " · 编码速度 " + source.encoderSpeed.toFixed(1) + "×" : "")));
+      if (source.dropped.length) rows.push(el("p", { class: "error", id: "live-dropped" }, "机器跟不上，已停止：" + source.dropped.join("、")));
+      if (data.publishing) {
+        const p = data.publishing;
+        rows.push(el("dl", { id: "publish-urls" },
+          el("dt", {}, "RTMP 推流地址"), el("dd", {}, el("code", { id: "rtmp-url" }, p.rtmpUrl || "（未开启）")),
+          el("dt", {}, "SRT 推流地址（网络差时）"), el("dd", {}, el("code", { id: "srt-url" }, p.srtUrl || "（未开启）")),
+          el("dt", {}, "建议"), el("dd", {}, p.advice)));
+      }
+      rows.push(el("ul", { id: "live-events", class: "results" },
+        ...source.events.map((e) => el("li", { "data-state": e.state }, formatTime(e.at) + " " + e.message))));
+      liveBox.replaceChildren(...rows);
+    };
+    if (live) {
+      showLive(live);
+      box.insertBefore(liveBox, stage);
+    }
+    // A live player waits for the publisher: the controls must not wait with it.
+    if (live) startSessionPlayer(stage, session, clock, { report: false }).catch(showError);
+    else await startSessionPlayer(stage, session, clock, { report: false });
     const control = async (action, position) => {
       try {
         const result = await api.request("POST", "/api/v1/sync-sessions/" + id + "/control", position === undefined ? { action } : { action, position });
@@ -564,6 +681,8 @@ Object.assign(pages, {
       over: () => showAttendance().catch(showError),
       roster: (data) => { lastRoster = data; showRoster(data); },
       question: showQuestion,
+      // "source lost" / "source back" at once; the rest (tiers, speed) with the next read.
+      source: async () => { if (live) showLive(await api.get("/api/v1/sync-sessions/" + id + "/live")); },
     }).open();
   },
 
