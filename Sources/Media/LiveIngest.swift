@@ -17,6 +17,9 @@ public struct LiveIngestSettings: Sendable {
     public var ladder: Ladder
     /// Threads for the live encoders together.
     public var threads: Int
+    /// The input arrives in real time (a publisher): a tier that cannot keep up is dropped rather
+    /// than hold the others back. False for a file, which is read as fast as the encoders take it.
+    public var paced = true
 
     public init(input: String, format: String, protocols: String, inputOptions: [String: String] = [:], directory: String, ladder: Ladder, threads: Int = 0) {
         self.input = input
@@ -124,13 +127,6 @@ private final class LiveRun {
             live: settings.input, format: settings.format, protocols: settings.protocols, options: settings.inputOptions,
             cancellation: cancellation)
         wallOrigin.reset(to: Date().timeIntervalSince1970)
-        publish = LiveIngest.nextPublish(in: settings.directory)
-        do {
-            try FileManager.default.createDirectory(
-                atPath: "\(settings.directory)/\(LiveNames.publish(publish))", withIntermediateDirectories: true)
-        } catch {
-            throw MediaError.io("creating \(settings.directory)", error)
-        }
         guard let video = input.info.primaryVideo, let details = video.video else {
             throw MediaError(.unsupported, step: "reading the live source", message: "the stream has no video: publish H.264 video with AAC sound")
         }
@@ -144,6 +140,14 @@ private final class LiveRun {
             throw MediaError(
                 .unsupported, step: "reading the live source",
                 message: "the picture is \(size.width)x\(size.height); this server takes live sources up to \(live.maxHeight) lines")
+        }
+        // Taken: the publish claims its number and folders.
+        publish = LiveIngest.nextPublish(in: settings.directory)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: "\(settings.directory)/\(LiveNames.publish(publish))", withIntermediateDirectories: true)
+        } catch {
+            throw MediaError.io("creating \(settings.directory)", error)
         }
         let audio = input.info.primaryAudio
         input.discardAll(except: Set([video.index, audio?.index].compactMap { $0 }))
@@ -275,7 +279,7 @@ private final class LiveRun {
                     if decoder.send(packet) < 0 { continue }
                     while (try? decoder.receive(into: frame)) == .ready {
                         defer { frame.unref() }
-                        let behind = try Self.distribute(frame, shift: shift, to: tiers, waiting: false)
+                        let behind = try Self.distribute(frame, shift: shift, to: tiers, waiting: !settings.paced)
                         lag = behind ? lag + 1 : max(0, lag - 1)
                         // Two seconds of pictures refused: the machine cannot keep up; give up the
                         // lowest tier still encoded rather than fall behind the source.
