@@ -3,16 +3,19 @@ repackages it as live HLS for the member classrooms, survives a dropped publishe
 publishers, and keeps the lesson as a recording afterwards."""
 import datetime
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import m3u8
 import pytest
 import requests
 
-from conftest import api_token, chromium, sign_in
+from conftest import Server, api_token, chromium, sign_in
 from test_pages import text, wait
 from test_sessions import kiosk, player
 
@@ -327,3 +330,53 @@ def test_classrooms_play_the_live_lesson_on_one_date_and_the_host_sees_the_sourc
         for driver in screens + ([host] if host else []):
             driver.quit()
         requests.post(f"{server}/api/v1/sync-sessions/{session}/control", headers=headers(token), json={"action": "end"})
+
+
+def test_a_server_killed_mid_lesson_keeps_what_it_received(tmp_path):
+    """SIGKILL in the middle of a live lesson: the segments written stay, the publisher comes
+    back to the restarted server and the playlists carry on after a seam, and the archive holds
+    both publishes."""
+    storage = Path(tempfile.mkdtemp(prefix="lessonlink-live-restart-"))
+    own = Server(storage).start()
+    first = None
+    try:
+        token = api_token(own.base)
+        session, _ = schedule_live(own.base, token, "直播课堂：重启")
+        control(own.base, token, session, "play")
+        url = live_status(own.base, token, session)["publishing"]["rtmpUrl"]
+        log = storage / "live" / str(session) / "source" / "segments.log"
+        first = publisher(url, size="640x360", seconds=60)
+        assert wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, 30)
+        own.kill()
+        assert first.wait(timeout=30) != 0
+        received = len(log.read_text().splitlines())
+
+        own.start()
+        second = publisher(url, size="640x360", seconds=6)
+        assert second.wait(timeout=60) == 0, second.stderr.read()
+        status = live_status(own.base, token, session)
+        source = own.base + status["playback"]["url"].rsplit("/", 1)[0] + "/source/index.m3u8"
+        text = requests.get(source).text
+        assert "#EXT-X-DISCONTINUITY" in text and "e2/seg_00000.m4s" in text
+        # Every segment the killed server had announced is still on disk.
+        for line in log.read_text().splitlines()[:received]:
+            name = re.search(r'"n":"([^"]+)"', line).group(1)
+            assert (storage / "live" / str(session) / "source" / "e1" / name).stat().st_size > 0
+
+        control(own.base, token, session, "end")
+        h = headers(token)
+        recording = wait_for(lambda: live_status(own.base, token, session)["archive"].get("recordingId"), 30)
+        assert recording
+        done = wait_for(lambda: (r := requests.get(f"{own.base}/api/v1/recordings/{recording}", headers=h).json())["state"]
+                        in ("ready", "failed") and r, 180, step=2)
+        assert done and done["state"] == "ready", done
+        playback = requests.get(f"{own.base}/api/v1/recordings/{recording}/playback", headers=h).json()
+        duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                         own.base + playback["url"]], capture_output=True, text=True).stdout.strip())
+        # What the first publish sent before the kill (at least three 2 s segments) and the 6 s of the second.
+        assert duration > 2 * received + 4, (duration, received)
+    finally:
+        if first:
+            first.kill()
+        own.stop()
+        shutil.rmtree(storage, ignore_errors=True)
