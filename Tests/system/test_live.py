@@ -230,15 +230,17 @@ def test_srt_publisher_with_passphrase(county, server):
     time.sleep(3)
     wrong = publisher(re.sub(r"passphrase=[^&]+", "passphrase=wrong-passphrase-123", srt), size="640x360", seconds=4)
     assert wrong.wait(timeout=30) != 0
-    right = publisher(srt, size="640x360", seconds=12)
+    right = publisher(srt, seconds=14)
     try:
         status = wait_for(lambda: (s := live_status(server, token, session))["source"]["state"] == "live" and s, 30)
         assert status, live_status(server, token, session)
+        assert status["source"]["tiers"] == ["source", "480p", "360p", "audio"]
         master_url = server + status["playback"]["url"]
         assert wait_for(lambda: requests.get(master_url).ok, 20)
         streams = probe_streams(master_url)
-        # A 360p source has no lower tier to make: the source itself and the sound.
-        assert ("h264", "640", "360") in streams and ("aac",) in streams
+        assert {("h264", "1920", "1080"), ("h264", "854", "480"), ("h264", "640", "360"), ("aac",)} <= streams
+        text = requests.get(master_url.rsplit("/", 1)[0] + "/source/index.m3u8").text
+        assert "#EXT-X-PROGRAM-DATE-TIME" in text
         assert right.wait(timeout=60) == 0, right.stderr.read()
     finally:
         right.kill()
