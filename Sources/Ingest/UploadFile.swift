@@ -7,7 +7,7 @@ import NIOPosix
 /// An upload's data file. Writes are batched into 1 MiB `pwrite`s on the thread pool (never on
 /// the event loops), each followed by a request to start writeback, and `sync` makes them durable
 /// before an offset is acknowledged.
-final class UploadFile: @unchecked Sendable {
+public final class UploadFile: @unchecked Sendable {
     // @unchecked: used by one request at a time (the registry's holder); the descriptor is only
     // touched inside the thread-pool closures that request awaits, one after another.
     let path: String
@@ -86,6 +86,14 @@ final class UploadFile: @unchecked Sendable {
             _ = fsync(descriptor)
         }
         position = offset
+    }
+
+    /// A whole source file's size and SHA-256 (hex), read on the thread pool: what a recording
+    /// made by the server itself (a live lesson's archive) records as its source.
+    public static func digest(path: String) async throws -> (size: Int64, sha256: String) {
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        let hash = try await hashPrefix(path: path, length: size)
+        return (size, hash.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
     /// SHA-256 of the file's first `length` bytes, for when the running hash was lost (restart).

@@ -1,5 +1,4 @@
 import Catalog
-import Crypto
 import Foundation
 import HLS
 import Ingest
@@ -357,7 +356,7 @@ actor LiveRelay: Service {
                 try await store.archiveFailed(session, reason: "the joined lesson could not be read: \(error.message)")
                 return
             }
-            let (size, sha256) = try Self.digest(output)
+            let (size, sha256) = try await UploadFile.digest(path: output)
             let maxAttempts = maxAttempts
             try await store.archiveAccepted(
                 session, source: SourceMedia(info), path: layout.relativeSource(recordingId, name: "source.ts"), size: size,
@@ -367,18 +366,6 @@ actor LiveRelay: Service {
         } catch {
             logger.error("live archive failed", metadata: ["session": "\(session)", "error": "\(error)"])
         }
-    }
-
-    static func digest(_ path: String) throws -> (Int64, String) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
-        defer { try? handle.close() }
-        var hash = SHA256()
-        var size: Int64 = 0
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hash.update(data: chunk)
-            size += Int64(chunk.count)
-        }
-        return (size, hash.finalize().map { String(format: "%02x", $0) }.joined())
     }
 }
 

@@ -64,7 +64,7 @@ struct LiveController {
     @Sendable func status(_ request: Request, context: AppRequestContext) async throws -> View {
         let person = try context.requirePerson()
         let id = try context.rowId(of: "session")
-        let (_, source, mayHost) = try await refusals { try await store.liveSource(id, for: person) }
+        let (_, source, mayHost) = try await SyncSessionsController.refusing { try await store.liveSource(id, for: person) }
         let expires = Date().addingTimeInterval(playbackLifetime)
         var publishing: Publishing?
         if mayHost {
@@ -115,14 +115,6 @@ struct LiveController {
                     headers: [.accessControlAllowOrigin: "*"]))
         } catch let error as APIError where error.status == .notFound {
             throw APIError.notFound("live file")
-        }
-    }
-
-    private func refusals<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as SessionError {
-            throw SyncSessionsController.apiError(error)
         }
     }
 }

@@ -419,11 +419,14 @@ struct SyncSessionsController {
     // MARK: - Helpers
 
     /// Runs a store call, turning its refusals into the API's errors.
-    private func refusals<T>(_ body: () async throws -> T) async throws -> T {
+    private func refusals<T>(_ body: () async throws -> T) async throws -> T { try await Self.refusing(body) }
+
+    /// Runs `body`, turning a session store's refusal into its HTTP answer.
+    static func refusing<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as SessionError {
-            throw Self.apiError(error)
+            throw apiError(error)
         }
     }
 
