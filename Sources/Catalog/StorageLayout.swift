@@ -10,7 +10,8 @@ import Foundation
 ///   media/<recording>/v<job>/    a published version of the ladder
 ///   media/<recording>/.job-<job>/  a job's staging folder, renamed to v<job> when published
 ///   objects/ab/<sha256>          pack files, stored once by content
-///   secrets/                     keys the server made for itself (playback.key, credential-keys.json)
+///   secrets/                     keys the server made for itself (playback.key, credential-keys.json),
+///                                and the first admin's one-time password until it is changed
 /// ```
 public struct StorageLayout: Sendable, Equatable {
     public var root: String
@@ -46,4 +47,6 @@ public struct StorageLayout: Sendable, Equatable {
     public var objects: String { "\(root)/objects" }
     public var secrets: String { "\(root)/secrets" }
     public var playbackKey: String { "\(secrets)/playback.key" }
+    /// The first admin's one-time password (mode 0600), until it is changed.
+    public var initialAdminPassword: String { "\(secrets)/initial-admin-password" }
 }

@@ -21,9 +21,7 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
     let logger = logger ?? Logger(label: "lessonlink")
     let services = try await AppServices.build(config, logger: logger)
     if let password = try await Bootstrap.createFirstAdmin(database: services.database, authenticator: services.authenticator) {
-        // Shown once, at the first start with an empty database; the admin must change it.
-        print("LessonLink: created user 'admin' with one-time password \(password) — sign in and change it.")
-        logger.notice("created the first admin account", metadata: ["username": "admin"])
+        Bootstrap.announceFirstAdmin(password: password, layout: services.layout, logger: logger)
     }
     var app = Application(
         router: buildRouter(services),

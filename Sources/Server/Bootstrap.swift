@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import GRDB
+import Logging
 
 /// Accounts created outside the web: the first admin, and `lessonlink user …`.
 public enum Bootstrap {
@@ -20,6 +21,22 @@ public enum Bootstrap {
             return true
         }
         return created ? password : nil
+    }
+
+    /// Hands the first admin's one-time password to whoever runs the server, however it runs: on
+    /// standard output, flushed at once (a service manager's log file is block-buffered and would
+    /// hold it until the server stops), and in `secrets/initial-admin-password` (mode 0600), which
+    /// goes when the password is changed — the way GitLab hands out its first root password.
+    static func announceFirstAdmin(password: String, layout: StorageLayout, logger: Logger) {
+        let path = layout.initialAdminPassword
+        try? FileManager.default.createDirectory(atPath: layout.secrets, withIntermediateDirectories: true)
+        let written = FileManager.default.createFile(
+            atPath: path, contents: Data((password + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        // Written straight to the descriptor: `print` would sit in stdio's buffer.
+        let line = "LessonLink: created user 'admin' with one-time password \(password) — sign in and change it.\n"
+        _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+        let place = written ? " and in \(path) until it is changed" : ""
+        logger.notice("created the first admin account; its one-time password is on standard output\(place)", metadata: ["username": "admin"])
     }
 
     /// Adds a person; the scope fields must match the role (a teacher needs a school…).
@@ -70,6 +87,8 @@ public enum Bootstrap {
             // A new password signs the person out everywhere.
             try AuthSession.filter(AuthSession.Columns.personId == person.id).deleteAll(db)
         }
+        // The one-time password is no longer the admin's: it must not lie around.
+        if username == "admin" { try? FileManager.default.removeItem(atPath: config.layout.initialAdminPassword) }
     }
 
     /// A new session token for `username` lasting `lifetime` seconds: how a school's mirror or a

@@ -269,7 +269,9 @@ actor LiveRelay: Service {
             status.state = .lost
             note(&status, session, .init(state: .lost, publish: status.publish, message: "信号中断：等待录播教室重新推流", tiers: status.tiers))
             logger.notice("live source lost", metadata: ["session": "\(session)"])
-        } else if let failure = child.failure {
+        } else if let failure = child.failure, status.events.first?.message != "推流被拒绝：\(failure)" {
+            // Said once: an SRT listener that keeps failing the same way (its port taken) is
+            // restarted every round and must not flood the host page.
             note(&status, session, .init(state: status.state, publish: status.publish, message: "推流被拒绝：\(failure)", tiers: status.tiers))
         }
         statuses[session] = status
