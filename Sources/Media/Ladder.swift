@@ -112,13 +112,24 @@ public struct Ladder: Sendable, Equatable {
 extension Ladder {
     /// Reads and validates a ladder file. Errors name the file, the line, the key and the reason.
     public static func load(path: String) throws(MediaError) -> Ladder {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MediaError(.invalidConfiguration, step: "reading \(path)", message: "there is no such file")
+        }
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw MediaError(.invalidConfiguration, step: "reading \(path)", message: "cannot read the file (\(error))")
+            throw MediaError(.invalidConfiguration, step: "reading \(path)", message: "the file cannot be read as UTF-8 text")
         }
         return try Ladder(yaml: text, file: path)
+    }
+
+    /// The ladder a command uses: the file it was given; else `config/ladder.yaml` when run from
+    /// a LessonLink folder; else the built-in default, so a tool works from any folder.
+    public static func chosen(_ path: String?) throws(MediaError) -> Ladder {
+        if let path { return try load(path: path) }
+        let local = "config/ladder.yaml"
+        return FileManager.default.fileExists(atPath: local) ? try load(path: local) : .default
     }
 
     /// Parses ladder YAML; `file` is only used in error messages.

@@ -14,8 +14,8 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output folder; must not exist yet.")
     var out: String
 
-    @Option(name: .long, help: "Ladder configuration.")
-    var ladder = "config/ladder.yaml"
+    @Option(name: .long, help: "Ladder configuration (default: ./config/ladder.yaml if there is one, else the built-in ladder).")
+    var ladder: String?
 
     @Option(name: .long, help: "Threads this transcode may use (0: the core count).")
     var threads = 0
@@ -29,7 +29,7 @@ struct TranscodeCommand: AsyncParsableCommand {
         media.apply()
         let result: LadderResult
         do {
-            let transcoder = LadderTranscoder(ladder: try Ladder.load(path: ladder), threads: threads)
+            let transcoder = LadderTranscoder(ladder: try Ladder.chosen(ladder), threads: threads)
             let bar = ProgressBar(interactive: isatty(STDERR_FILENO) == 1)
             result = try await transcoder.transcode(input: file, output: out) { bar.show($0) }
             bar.finish()
