@@ -112,6 +112,13 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let methods = RouteMethods()
     router.add(middleware: MethodNotAllowedMiddleware(methods: methods))
     router.get("healthz") { _, _ in HealthResponse(status: "ok") }
+    let readiness = Readiness(
+        database: database, storageRoot: services.layout.root, queue: services.queue, minFreePercent: config.minFreePercent,
+        maxQueueWait: config.maxQueueWait)
+    router.get("readyz") { _, _ in
+        let report = await readiness.report()
+        return EditedResponse(status: report.status == "ready" ? .ok : .serviceUnavailable, response: report)
+    }
     router.get("metrics") { _, _ in
         try await metrics.updateQueue(services.queue)
         try await metrics.updateSessions(services.sessions, services.sessionHub)

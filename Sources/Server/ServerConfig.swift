@@ -115,6 +115,11 @@ public struct ServerConfig: Sendable {
     /// `live.nice`: niceness of the live ingest children: above on-demand transcodes.
     public var liveNice = 5
 
+    /// `storage.minFreePercent`: below this share of the disk free, `/readyz` says storage is not fine.
+    public var minFreePercent = 10.0
+    /// `transcode.maxQueueWaitSeconds`: a transcode queued longer than this makes `/readyz` say the workers lag.
+    public var maxQueueWait: TimeInterval = 3600
+
     public init() {}
 
     /// The host name and a random id for this start: unique per worker process.
@@ -179,6 +184,8 @@ public struct ServerConfig: Sendable {
         credentialKeyFile = reader.string(forKey: "credentials.keyFile")
         ordersAcceptWithin = reader.int(forKey: "orders.acceptWithinSchoolDays", default: ordersAcceptWithin)
         orderAttachmentMaxSize = reader.int(forKey: "orders.attachmentMaxMegabytes", default: orderAttachmentMaxSize >> 20) << 20
+        minFreePercent = reader.double(forKey: "storage.minFreePercent", default: minFreePercent)
+        maxQueueWait = reader.double(forKey: "transcode.maxQueueWaitSeconds", default: maxQueueWait)
         liveRTMPPort = reader.int(forKey: "live.rtmpPort")
         liveRTMPHost = reader.string(forKey: "live.rtmpHost", default: liveRTMPHost)
         liveSRTPorts = reader.string(forKey: "live.srtPorts").flatMap(Self.portRange)

@@ -236,6 +236,14 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// When the longest-waiting queued job was queued (nil: nothing waits): how far behind the
+    /// workers are, for readiness.
+    public func oldestQueued() async throws -> Date? {
+        try await database.read { db in
+            try Date.fetchOne(db, sql: "SELECT MIN(createdAt) FROM transcodeJob WHERE state = 'queued'")
+        }
+    }
+
     /// How many jobs are in each state (the Prometheus gauge, read at scrape time: the worker may
     /// be another process).
     public func countsByState() async throws -> [TranscodeJob.State: Int] {

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -25,6 +26,42 @@ struct AuthTests {
             try await client.execute(uri: "/metrics", method: .get) { response in
                 #expect(String(buffer: response.body).contains("lessonlink_http_requests_total"))
             }
+        }
+    }
+
+    @Test("Readiness names each check: 200 when all are fine, 503 with the reason when one is not")
+    func readiness() async throws {
+        let ready = try await TestServer.make(seed: false)
+        defer { ready.remove() }
+        try await ready.test { client in
+            let response = try await client.execute(uri: "/readyz", method: .get)
+            #expect(response.status == .ok)
+            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+            let checks = body?["checks"] as? [String: [String: Any]]
+            #expect(body?["status"] as? String == "ready")
+            #expect(Set(checks?.keys.map { $0 } ?? []) == ["database", "storage", "worker"])
+            #expect((checks?["storage"]?["detail"] as? String)?.contains("GiB free of") == true)
+        }
+        // No disk is 101 % free, and a queued job older than a second is a lagging worker.
+        let full = try await TestServer.make({ $0.minFreePercent = 101; $0.maxQueueWait = 1 }, seed: false)
+        defer { full.remove() }
+        try await full.database().write { db in
+            var district = District(name: "D")
+            try district.insert(db)
+            var school = School(districtId: district.id!, name: "S", kind: .lead)
+            try school.insert(db)
+            var teacher = Person(username: "t", displayName: "T", role: .admin, passwordHash: "x")
+            try teacher.insert(db)
+            var recording = Recording(title: "R", teacherId: teacher.id!, schoolId: school.id!, state: .queued)
+            try recording.insert(db)
+            var job = TranscodeJob(recordingId: recording.id!, createdAt: Date().addingTimeInterval(-120))
+            try job.insert(db)
+        }
+        try await full.test { client in
+            let response = try await client.execute(uri: "/readyz", method: .get)
+            #expect(response.status == .serviceUnavailable)
+            let text = String(buffer: response.body)
+            #expect(text.contains("not_ready") && text.contains("uploads will soon be refused") && text.contains("is a worker running?"))
         }
     }
 
