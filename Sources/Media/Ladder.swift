@@ -1,4 +1,5 @@
 import Foundation
+public import HLS
 
 /// The bandwidth ladder: which tiers a recording becomes and how each is encoded.
 ///
@@ -75,6 +76,15 @@ public struct Ladder: Sendable, Equatable {
         public var maxHeight: Int = 0
 
         public init() {}
+
+        /// A tier's live media playlist by these settings: the ingest child writes it after every
+        /// segment, the server once more with `EXT-X-ENDLIST` when the session ends — the same
+        /// window and target duration both times, as RFC 8216 requires of a playlist's reloads.
+        public func playlist(_ segments: [LiveSegment], ended: Bool) -> String {
+            HLSPlaylist.live(
+                segments: segments, window: window, targetDuration: Int(segmentDuration.rounded(.up)), ended: ended,
+                holdBack: 3 * segmentDuration)
+        }
     }
 
     public init(

@@ -539,9 +539,7 @@ private final class LiveTierLog: @unchecked Sendable {
         let line = LiveSegmentLog.line(segment)
         let written = line.withUnsafeBytes { write(log, $0.baseAddress, $0.count) }
         if written != line.count { throw OutputStream.failure("writing", "\(folder)/\(LiveNames.segmentLog)") }
-        let text = HLSPlaylist.live(
-            segments: segments, window: live.window, targetDuration: Int(live.segmentDuration.rounded(.up)), ended: false,
-            holdBack: 3 * live.segmentDuration)
+        let text = live.playlist(segments, ended: false)
         try replaceFile("\(folder)/\(HLSNames.mediaPlaylist)", text)
         master.segmentWritten(tier, bitRate: segment.duration > 0.5 ? Int(Double(size) * 8 / segment.duration) : 0)
         var line2 = LiveReport(.segment, publish: publish, tier: tier)

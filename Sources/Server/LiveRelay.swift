@@ -318,7 +318,7 @@ actor LiveRelay: Service {
             let log = "\(folder)/\(tier)/\(LiveNames.segmentLog)"
             let segments = LiveSegmentLog.read(log)
             guard !segments.isEmpty else { continue }
-            let text = HLSPlaylist.live(segments: segments, window: live.window, targetDuration: Int(live.segmentDuration.rounded(.up)), ended: true)
+            let text = live.playlist(segments, ended: true)
             let path = "\(folder)/\(tier)/\(HLSNames.mediaPlaylist)"
             if FileManager.default.createFile(atPath: path + ".new", contents: Data(text.utf8)) { _ = rename(path + ".new", path) }
         }
