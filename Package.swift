@@ -95,6 +95,15 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // Backups of a storage root: the database's online snapshot, incremental hard-linked copies
+        // of the media, a SHA-256 manifest; verify, restore, retention.
+        .target(
+            name: "Backup",
+            dependencies: [
+                "Catalog", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         // Live ingest: the RTMP protocol's publishing side, as a pure state machine and a listener.
         .target(
             name: "Live",
@@ -218,6 +227,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
+                "Backup",
                 "CLinux",
                 "CQREncode",
                 "Catalog",
@@ -253,6 +263,7 @@ let package = Package(
         .executableTarget(
             name: "lessonlink",
             dependencies: [
+                "Backup",
                 "Media",
                 "Catalog",
                 "Credentials",
@@ -285,6 +296,11 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: ["Live", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackupTests",
+            dependencies: ["Backup", "Catalog", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -21,20 +21,68 @@ public struct AppDatabase: Sendable {
         }
     }
 
-    public init(_ writer: any DatabaseWriter, migrations: [Migration] = []) throws {
+    /// Migrates `writer` to this build's schema. `beforeMigrating` runs when a database that has
+    /// data is about to get new migrations (the first one's name given): `open` backs the file up
+    /// there. A database with a migration this build does not know is refused, untouched.
+    public init(
+        _ writer: any DatabaseWriter, migrations: [Migration] = [], beforeMigrating: (@Sendable (String) throws -> Void)? = nil
+    ) throws {
         self.writer = writer
-        var migrator = Self.migrator
-        for migration in migrations { migrator.registerMigration(migration.name, migrate: migration.apply) }
+        let migrator = Self.migrator(with: migrations)
+        let (applied, releases) = try writer.read { db in
+            (try migrator.appliedIdentifiers(db), try Self.releases(db))
+        }
+        if let unknown = applied.subtracting(migrator.migrations).sorted().first {
+            throw SchemaTooNew(migration: unknown, neededVersion: releases[unknown], newestKnown: migrator.migrations.last ?? "")
+        }
+        let pending = migrator.migrations.filter { !applied.contains($0) }
+        guard let first = pending.first else { return }
+        if !applied.isEmpty { try beforeMigrating?(first) }
         try migrator.migrate(writer)
+        try writer.write { db in
+            try db.execute(sql: Self.releaseTable)
+            for name in pending {
+                try db.execute(sql: "INSERT OR IGNORE INTO lessonlinkRelease (migration, version) VALUES (?, ?)", arguments: [name, Release.version])
+            }
+        }
     }
 
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`. Before new migrations change a
+    /// database that has data, the file is copied (SQLite's online backup) into
+    /// `<folder>/database-backups/`, so an upgrade that goes wrong can be undone.
     public static func open(path: String, migrations: [Migration] = []) throws -> AppDatabase {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        return try AppDatabase(DatabasePool(path: path, configuration: configuration), migrations: migrations)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        return try AppDatabase(pool, migrations: migrations) { first in
+            let folder = "\(directory.isEmpty ? "." : directory)/database-backups"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let stamp = Release.timestamp(Date())
+            let copy = "\(folder)/lessonlink-\(stamp)-before-\(Release.slug(first)).sqlite"
+            try Self.copy(pool, to: copy)
+            FileHandle.standardError.write(Data("database backed up to \(copy) before migration '\(first)'\n".utf8))
+        }
+    }
+
+    /// The names of every migration this build knows, oldest first.
+    public static func knownMigrations(_ migrations: [Migration]) -> [String] { migrator(with: migrations).migrations }
+
+    private static func migrator(with migrations: [Migration]) -> DatabaseMigrator {
+        var migrator = Self.migrator
+        for migration in migrations { migrator.registerMigration(migration.name, migrate: migration.apply) }
+        return migrator
+    }
+
+    /// Which release applied each migration: an older binary can then say which version it needs.
+    static let releaseTable = "CREATE TABLE IF NOT EXISTS lessonlinkRelease (migration TEXT PRIMARY KEY, version TEXT NOT NULL)"
+
+    private static func releases(_ db: Database) throws -> [String: String] {
+        guard try db.tableExists("lessonlinkRelease") else { return [:] }
+        return try Dictionary(
+            Row.fetchAll(db, sql: "SELECT migration, version FROM lessonlinkRelease").map { ($0["migration"], $0["version"]) },
+            uniquingKeysWith: { first, _ in first })
     }
 
     /// Runs `body` on a read-only snapshot; with WAL it never waits for a writer.
@@ -45,6 +93,21 @@ public struct AppDatabase: Sendable {
     /// Runs `body` in one write transaction (serialized with every other writer).
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await writer.write(body)
+    }
+
+    /// Copies the database into a new file at `path` with SQLite's online backup: a consistent
+    /// snapshot of one moment, taken while uploads and workers go on writing.
+    public func backup(to path: String) throws {
+        try Self.copy(writer, to: path)
+    }
+
+    /// The copy is one self-contained file (not in WAL mode), so it can be hashed, moved and
+    /// opened read-only.
+    private static func copy(_ source: any DatabaseWriter, to path: String) throws {
+        let destination = try DatabaseQueue(path: path)
+        try source.backup(to: destination)
+        try destination.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+        try destination.close()
     }
 
     /// Closes the pool's connections (at shutdown, after every other service has stopped).

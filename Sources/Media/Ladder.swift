@@ -134,6 +134,13 @@ extension Ladder {
         return try Ladder(yaml: text, file: path)
     }
 
+    /// The ladder in `file`, or the built-in one when no file is named (a server whose configuration
+    /// names no ladder, a child told none).
+    public static func from(file: String?) throws(MediaError) -> Ladder {
+        guard let file else { return .default }
+        return try load(path: file)
+    }
+
     /// The ladder a command uses: the file it was given; else `config/ladder.yaml` when run from
     /// a LessonLink folder; else the built-in default, so a tool works from any folder.
     public static func chosen(_ path: String?) throws(MediaError) -> Ladder {

@@ -27,6 +27,16 @@ public struct Rubric: Sendable, Equatable, Decodable {
         }
     }
 
+    /// The built-in rubric, the one `config/review-rubric.yaml` ships with: used when the
+    /// configuration names no rubric file and none lies beside it.
+    public static let standard = Rubric(criteria: [
+        Criterion(key: "教学目标", description: "目标明确，符合课程标准与学情", min: 1, max: 5),
+        Criterion(key: "内容准确", description: "知识讲解准确，无科学性错误", min: 1, max: 5),
+        Criterion(key: "教学设计", description: "环节清楚，重难点突出，适合乡村课堂使用", min: 1, max: 5),
+        Criterion(key: "讲解与板书", description: "语言规范清晰，板书工整、字迹在投影上清楚", min: 1, max: 5),
+        Criterion(key: "音视频质量", description: "画面稳定清晰，声音清楚无杂音", min: 1, max: 5),
+    ])
+
     public static func load(path: String) throws(LoadError) -> Rubric {
         let text: String
         do {

@@ -1,3 +1,4 @@
+import Backup
 import WebServing
 import MirrorSite
 import Catalog
@@ -34,6 +35,12 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
     if config.runsWorker {
         app.addServices(config.worker(services.database, logger: logger))
     }
+    if let folder = config.backupFolder {
+        app.addServices(
+            BackupService(
+                backup: StorageBackup(layout: services.layout, database: services.database, folder: folder), schedule: config.backupSchedule,
+                keepDaily: config.backupKeepDaily, keepWeekly: config.backupKeepWeekly, status: services.backups, logger: logger))
+    }
     return app
 }
 
@@ -61,6 +68,7 @@ struct AppServices: Sendable {
     let orders: OrderStore
     let orderStats: OrderStats
     let live: LiveRelay
+    let backups: BackupStatus
 
     static func build(_ config: ServerConfig, logger: Logger) async throws -> AppServices {
         let layout = config.layout
@@ -70,8 +78,8 @@ struct AppServices: Sendable {
             database: database, layout: layout, prober: config.mediaChildren, maxAttempts: config.transcodeMaxAttempts,
             logger: logger)
         // Read at start: a broken ladder file stops the server with its file:line message.
-        let ladder = try Ladder.load(path: config.ladderPath)
-        let rubric = try Rubric.load(path: config.rubricPath)
+        let ladder = try Ladder.from(file: config.ladderPath)
+        let rubric = try config.rubricPath.map { path throws(Rubric.LoadError) in try Rubric.load(path: path) } ?? .standard
         let objects = ObjectStore(root: layout.objects)
         // The certificate key is made at the first start; an unreadable key file stops the server.
         let issuer = config.creditIssuer
@@ -98,7 +106,8 @@ struct AppServices: Sendable {
                 logger: logger),
             sessions: sessions, sessionHub: sessionHub,
             reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer),
-            orders: orders, orderStats: OrderStats(database: database, hub: orders.hub), live: live)
+            orders: orders, orderStats: OrderStats(database: database, hub: orders.hub), live: live,
+            backups: BackupStatus(folder: config.backupFolder, schedule: config.backupSchedule))
     }
 }
 
@@ -122,6 +131,8 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.get("metrics") { _, _ in
         try await metrics.updateQueue(services.queue)
         try await metrics.updateSessions(services.sessions, services.sessionHub)
+        metrics.updateHousekeeping(
+            storage: AdminController.storage(services.layout.root, minFreePercent: config.minFreePercent), backup: services.backups.current)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
@@ -176,6 +187,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         OrdersController(store: services.orders, stats: services.orderStats, attachmentMaxSize: config.orderAttachmentMaxSize).endpoints,
         atPath: "orders")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
+    api.addRoutes(AdminController(storageRoot: services.layout.root, minFreePercent: config.minFreePercent, backups: services.backups).endpoints)
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router
 }

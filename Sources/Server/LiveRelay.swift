@@ -30,7 +30,7 @@ actor LiveRelay: Service {
         var publicHost: String?
         /// The `lessonlink` executable, the ladder file and the children's threads and niceness.
         var executable = ServerConfig.currentExecutable
-        var ladderPath = "config/ladder.yaml"
+        var ladderPath: String?
         var threads = 2
         /// Live encoding must not wait behind on-demand transcodes (PeerTube gives live 5, VOD 15).
         var nice = 5
@@ -201,9 +201,8 @@ actor LiveRelay: Service {
     @discardableResult
     private func spawn(_ session: Int64, input: Input) -> IngestChild {
         var arguments = [
-            "live-ingest", "--directory", folder(session), "--ladder", settings.ladderPath, "--threads", "\(settings.threads)",
-            "--nice", "\(settings.nice)",
-        ]
+            "live-ingest", "--directory", folder(session), "--threads", "\(settings.threads)", "--nice", "\(settings.nice)",
+        ] + (settings.ladderPath.map { ["--ladder", $0] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         switch input {
         case .rtmp:

@@ -12,8 +12,11 @@ import SystemPackage
 
 /// Everything the server reads from configuration, read once at start.
 ///
-/// Sources, later ones winning: `config/lessonlink.yaml`, environment variables (`HTTP_PORT`),
-/// command-line flags (`--http-port 9090`). Keys are dotted and scoped.
+/// Sources, later ones winning: the configuration file (`ConfigFile.locate`), environment variables
+/// (`HTTP_PORT`), command-line flags (`--http-port 9090`). Keys are dotted and scoped. Relative
+/// paths in the file are read from the file's own folder, so the server reads the same files
+/// whichever folder it is started from; relative paths in flags and variables, from the working
+/// directory, as a shell user expects.
 public struct ServerConfig: Sendable {
     /// `http.host`, `http.port`: where the server listens.
     public var host = "127.0.0.1"
@@ -22,10 +25,14 @@ public struct ServerConfig: Sendable {
     public var storageRoot = "storage"
     /// `database.path`: the SQLite file (default `<storage.root>/lessonlink.sqlite`).
     public var databasePath = "storage/lessonlink.sqlite"
-    /// `transcode.ladder`: the bandwidth ladder file.
-    public var ladderPath = "config/ladder.yaml"
-    /// `review.rubric`: the criteria reviewers score by.
-    public var rubricPath = "config/review-rubric.yaml"
+    /// `transcode.ladder`: the bandwidth ladder file; unset, `ladder.yaml` beside the configuration
+    /// file if there is one, else the built-in ladder (nil).
+    public var ladderPath: String?
+    /// `review.rubric`: the criteria reviewers score by; unset, `review-rubric.yaml` beside the
+    /// configuration file if there is one, else the built-in rubric (nil).
+    public var rubricPath: String?
+    /// The configuration file read, if any (the version banner and errors name it).
+    public var file: String?
     /// `uploads.maxSize`: largest upload accepted, bytes (`Tus-Max-Size`).
     public var uploadMaxSize: Int64 = 20 << 30
     /// `uploads.expirySeconds`: an unfinished upload is kept this long after its last change.
@@ -120,6 +127,15 @@ public struct ServerConfig: Sendable {
     /// `transcode.maxQueueWaitSeconds`: a transcode queued longer than this makes `/readyz` say the workers lag.
     public var maxQueueWait: TimeInterval = 3600
 
+    /// `backup.to`: the folder the server backs up into at `backup.schedule` (unset: no scheduled
+    /// backups; `lessonlink backup --to` still works).
+    public var backupFolder: String?
+    /// `backup.schedule`: the local time of day of the nightly backup.
+    public var backupSchedule = TimeOfDay("02:00")!
+    /// `backup.keep.daily`, `backup.keep.weekly`: snapshots kept, the newest of each day and week.
+    public var backupKeepDaily = 7
+    public var backupKeepWeekly = 4
+
     public init() {}
 
     /// The host name and a random id for this start: unique per worker process.
@@ -127,24 +143,67 @@ public struct ServerConfig: Sendable {
         "\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
     }
 
-    static var currentExecutable: String {
+    public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     /// Every path under `storage.root`.
     public var layout: StorageLayout { StorageLayout(root: storageRoot) }
 
-    /// Reads the configuration file (if present), the environment and `arguments` (flags only).
+    /// Reads the configuration `file` (nil: none, the built-in defaults), the environment and
+    /// `arguments` (flags only), after checking every one of them against the known settings.
     public static func load(
-        file: String = "config/lessonlink.yaml", arguments: [String] = [],
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        file: String?, arguments: [String] = [], environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> ServerConfig {
+        let fileValues = try file.map { path throws(ConfigError) in try ConfigFile.read(file: path) } ?? [:]
+        try ConfigFile.check(arguments: arguments, environment: environment)
+        // The file is read only when it sets something: the YAML provider refuses an empty one.
+        let filePath = fileValues.isEmpty ? nil : file
         let reader = ConfigReader(providers: [
             CommandLineArgumentsProvider(arguments: ["lessonlink"] + arguments),
             EnvironmentVariablesProvider(environmentVariables: environment),
-            try await FileProvider<YAMLSnapshot>(filePath: FilePath(file), allowMissing: true),
+            try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath ?? "/nonexistent/lessonlink.yaml"), allowMissing: true),
         ])
-        return ServerConfig(reader: reader)
+        var config = ServerConfig(reader: reader)
+        config.file = file
+        if let file { config.resolvePaths(relativeTo: file, fileValues: fileValues, arguments: arguments, environment: environment) }
+        return config
+    }
+
+    /// Reads the file named by `--config` (`flag`), `LESSONLINK_CONFIG`, or found on the search path.
+    public static func load(configFlag flag: String?, arguments: [String] = []) async throws -> ServerConfig {
+        let environment = ProcessInfo.processInfo.environment
+        return try await load(file: try ConfigFile.locate(flag: flag, environment: environment), arguments: arguments, environment: environment)
+    }
+
+    /// Makes the file's relative paths relative to the file's folder, and finds the ladder and
+    /// rubric beside the file when no setting names them.
+    mutating func resolvePaths(relativeTo file: String, fileValues: [String: String], arguments: [String], environment: [String: String]) {
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+        func fromFile(_ key: String) -> String? {
+            guard !ConfigFile.overridden(key, arguments: arguments, environment: environment), let value = fileValues[key] else { return nil }
+            return value.hasPrefix("/") ? value : folder.appendingPathComponent(value).standardizedFileURL.path
+        }
+        func beside(_ name: String) -> String? {
+            let path = folder.appendingPathComponent(name).standardizedFileURL.path
+            return FileManager.default.fileExists(atPath: path) ? path : nil
+        }
+        if let root = fromFile("storage.root") {
+            if !ConfigFile.overridden("database.path", arguments: arguments, environment: environment), fileValues["database.path"] == nil {
+                databasePath = "\(root)/lessonlink.sqlite"
+            }
+            storageRoot = root
+        }
+        databasePath = fromFile("database.path") ?? databasePath
+        if !ConfigFile.overridden("transcode.ladder", arguments: arguments, environment: environment) {
+            ladderPath = fromFile("transcode.ladder") ?? beside("ladder.yaml")
+        }
+        if !ConfigFile.overridden("review.rubric", arguments: arguments, environment: environment) {
+            rubricPath = fromFile("review.rubric") ?? beside("review-rubric.yaml")
+        }
+        transcodeExecutable = fromFile("transcode.executable") ?? transcodeExecutable
+        credentialKeyFile = fromFile("credentials.keyFile") ?? credentialKeyFile
+        backupFolder = fromFile("backup.to") ?? backupFolder
     }
 
     public init(reader: ConfigReader) {
@@ -152,8 +211,8 @@ public struct ServerConfig: Sendable {
         port = reader.int(forKey: "http.port", default: port)
         storageRoot = reader.string(forKey: "storage.root", default: storageRoot)
         databasePath = reader.string(forKey: "database.path", default: "\(storageRoot)/lessonlink.sqlite")
-        ladderPath = reader.string(forKey: "transcode.ladder", default: ladderPath)
-        rubricPath = reader.string(forKey: "review.rubric", default: rubricPath)
+        ladderPath = reader.string(forKey: "transcode.ladder")
+        rubricPath = reader.string(forKey: "review.rubric")
         uploadMaxSize = Int64(reader.int(forKey: "uploads.maxSize", default: Int(uploadMaxSize)))
         uploadExpiry = reader.double(forKey: "uploads.expirySeconds", default: uploadExpiry)
         uploadQuota = reader.int(forKey: "uploads.quota").map(Int64.init)
@@ -192,6 +251,10 @@ public struct ServerConfig: Sendable {
         liveSRTLatency = reader.int(forKey: "live.srtLatencyMilliseconds", default: liveSRTLatency)
         livePublicHost = reader.string(forKey: "live.publicHost")
         liveNice = max(0, min(19, reader.int(forKey: "live.nice", default: liveNice)))
+        backupFolder = reader.string(forKey: "backup.to")
+        backupSchedule = reader.string(forKey: "backup.schedule").flatMap(TimeOfDay.init) ?? backupSchedule
+        backupKeepDaily = max(0, reader.int(forKey: "backup.keep.daily", default: backupKeepDaily))
+        backupKeepWeekly = max(0, reader.int(forKey: "backup.keep.weekly", default: backupKeepWeekly))
     }
 
     /// `9000-9019` or `9000`.

@@ -47,6 +47,26 @@ struct ServerMetrics: Sendable {
         }
     }
 
+    /// The storage's free space (and whether it is below `storage.minFreePercent`), and the last
+    /// scheduled backup, read at scrape time.
+    func updateHousekeeping(storage: AdminController.Storage?, backup: BackupStatus.Snapshot) {
+        if let storage {
+            registry.makeGauge(descriptor: Self.name("lessonlink_storage_free_bytes", "bytes free on the storage root's disk"))
+                .set(Double(storage.freeBytes))
+            registry.makeGauge(descriptor: Self.name("lessonlink_storage_total_bytes", "size of the storage root's disk"))
+                .set(Double(storage.totalBytes))
+            registry.makeGauge(descriptor: Self.name("lessonlink_storage_low", "1 when free space is below storage.minFreePercent"))
+                .set(storage.low ? 1.0 : 0.0)
+        }
+        if let success = backup.lastSuccessAt {
+            registry.makeGauge(
+                descriptor: Self.name("lessonlink_backup_last_success_timestamp_seconds", "when the last scheduled backup finished")
+            ).set(success.timeIntervalSince1970)
+        }
+        registry.makeGauge(descriptor: Self.name("lessonlink_backup_failing", "1 when the last scheduled backup failed"))
+            .set(backup.lastError == nil ? 0.0 : 1.0)
+    }
+
     /// Sessions playing or paused (from the database) and classrooms with an open event stream
     /// (this process's streams), read at scrape time.
     func updateSessions(_ store: SyncSessionStore, _ hub: SessionHub) async throws {

@@ -73,13 +73,14 @@ public struct TranscodeFailure: Error, Sendable, Equatable, CustomStringConverti
 public struct ChildTranscoder: Sendable {
     /// The `lessonlink` executable.
     public var executable: String
-    public var ladderPath: String
+    /// The ladder file; nil, the built-in ladder.
+    public var ladderPath: String?
     public var threads: Int
     /// Niceness of the children, 0 (as the server) to 19 (only idle time). PeerTube uses 15 for
     /// on-demand transcoding.
     public var nice: Int
 
-    public init(executable: String, ladderPath: String, threads: Int, nice: Int = 15) {
+    public init(executable: String, ladderPath: String?, threads: Int, nice: Int = 15) {
         self.executable = executable
         self.ladderPath = ladderPath
         self.threads = threads
@@ -92,9 +93,8 @@ public struct ChildTranscoder: Sendable {
         source: String, output: String, progress: @escaping @Sendable (Double, Double?) async -> Bool
     ) async throws(TranscodeFailure) -> LadderResult {
         let report = try await runChild([
-            "transcode-job", "--source", source, "--output", output, "--ladder", ladderPath, "--threads", "\(threads)",
-            "--nice", "\(nice)",
-        ], what: "the transcoder", progress: progress)
+            "transcode-job", "--source", source, "--output", output, "--threads", "\(threads)", "--nice", "\(nice)",
+        ] + (ladderPath.map { ["--ladder", $0] } ?? []), what: "the transcoder", progress: progress)
         guard let result = report.result else { throw TranscodeFailure("the transcoder exited without a result") }
         return result
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Catalog
 import Media
+import Server
 
 /// The `lessonlink` command: one binary for every LessonLink task.
 @main
@@ -7,14 +9,25 @@ struct LessonLink: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lessonlink",
         abstract: "LessonLink: a county's hub for recorded lessons.",
-        version: "0.1.0 (\(Libav.versions))",
+        version: LessonLink.versionText,
         subcommands: [
             ServeCommand.self, WorkerCommand.self, SeedCommand.self, UserCommand.self, JobsCommand.self, RetranscodeCommand.self, PlanCommand.self,
             MirrorPassthrough.self, TokenCommand.self, ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
             ProbeJobCommand.self, SessionsCommand.self, CredentialCommand.self, ReviewOfficeCommand.self, LiveIngestCommand.self,
-            LiveArchiveCommand.self,
+            LiveArchiveCommand.self, BackupCommand.self, RestoreCommand.self, InstallCommand.self,
         ]
     )
+
+    /// `lessonlink --version`: the release, the newest database migration it knows (a database
+    /// with a newer one needs a newer release), and the libav it runs on.
+    static var versionText: String {
+        let migrations = AppDatabase.knownMigrations(ServerConfig.migrations)
+        return """
+            lessonlink \(Release.version)
+            database schema: \(migrations.count) migrations, newest '\(migrations.last ?? "")'
+            \(Libav.versions)
+            """
+    }
 }
 
 /// Options shared by commands that touch media.

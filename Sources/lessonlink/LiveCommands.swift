@@ -10,7 +10,7 @@ struct LiveIngestCommand: ParsableCommand {
         commandName: "live-ingest", abstract: "Relay one live publish into HLS (reports JSON lines).", shouldDisplay: false)
 
     @Option(help: "The session's live folder.") var directory: String
-    @Option var ladder: String
+    @Option(help: "The ladder file (default: the built-in ladder).") var ladder: String?
     @Option(help: "`pipe:0` for FLV on stdin, or an srt:// listener URL.") var input = "pipe:0"
     @Option(help: "SRT passphrase (AES); read from the environment variable LESSONLINK_SRT_PASSPHRASE when empty.")
     var passphrase = ""
@@ -27,7 +27,7 @@ struct LiveIngestCommand: ParsableCommand {
         }
         let live = LiveIngestSettings(
             input: input, format: srt ? "mpegts" : "flv", protocols: srt ? "srt" : "pipe", inputOptions: options, directory: directory,
-            ladder: (try? Ladder.load(path: ladder)) ?? .default, threads: threads)
+            ladder: (try? Ladder.from(file: ladder)) ?? .default, threads: threads)
         let ingest = LiveIngest(settings: live) { line in
             let text = line.line
             if write(STDOUT_FILENO, text, text.utf8.count) < 0 { Foundation.exit(3) }

@@ -10,14 +10,16 @@ import Server
 /// Options every server-side command shares: the configuration file, and `--key value` overrides
 /// of any configuration key (`--http-port 9090`, `--storage-root /srv/lessonlink`).
 struct ServerOptions: ParsableArguments {
-    @Option(name: .long, help: "Configuration file.")
-    var config = "config/lessonlink.yaml"
+    @Option(
+        name: .long,
+        help: "Configuration file (default: $LESSONLINK_CONFIG, else ./config/lessonlink.yaml, else /etc/lessonlink/lessonlink.yaml).")
+    var config: String?
 
     @Argument(parsing: .allUnrecognized, help: .hidden)
     var overrides: [String] = []
 
     func load() async throws -> ServerConfig {
-        try await ServerConfig.load(file: config, arguments: splitIDs().overrides)
+        try await ServerConfig.load(configFlag: config, arguments: splitIDs().overrides)
     }
 
     /// Recording ids given before or between the overrides (`jobs retry 12 13 --storage-root X`).
@@ -73,8 +75,8 @@ struct SeedCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Load config/demo-county.yaml.")
     var demo = false
 
-    @Option(name: .long, help: "The county file.")
-    var file = "config/demo-county.yaml"
+    @Option(name: .long, help: "The county file (default: demo-county.yaml beside the configuration file).")
+    var file: String?
 
     @Option(name: .long, help: "Also add this many synthetic recordings (for benchmarks).")
     var recordings = 0
@@ -87,7 +89,8 @@ struct SeedCommand: AsyncParsableCommand {
     func run() async throws {
         guard demo else { throw ValidationError("say --demo to load the demonstration county") }
         let config = try await options.load()
-        let county = try DemoCounty.load(path: file)
+        let besideConfig = config.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("demo-county.yaml").path }
+        let county = try DemoCounty.load(path: file ?? besideConfig ?? "config/demo-county.yaml")
         let database = try config.openDatabase()
         let hash = try await Bootstrap.hash(DemoCounty.password, config: config)
         let counts = try await county.seed(into: database, passwordHash: hash)

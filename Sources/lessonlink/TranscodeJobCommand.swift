@@ -12,7 +12,7 @@ struct TranscodeJobCommand: AsyncParsableCommand {
 
     @Option var source: String
     @Option var output: String
-    @Option var ladder: String
+    @Option(help: "The ladder file (default: the built-in ladder).") var ladder: String?
     @Option var threads = 0
     @Option(help: "Niceness for every thread of this process (0-19).")
     var nice = 0
@@ -22,7 +22,7 @@ struct TranscodeJobCommand: AsyncParsableCommand {
         let parent = getppid()
         let report = ChildProcess.report
         do {
-            let transcoder = LadderTranscoder(ladder: try Ladder.load(path: ladder), threads: threads)
+            let transcoder = LadderTranscoder(ladder: try Ladder.from(file: ladder), threads: threads)
             let throttle = Throttle(interval: 0.25)
             let result = try await transcoder.transcode(input: source, into: output) { progress in
                 if getppid() != parent { Foundation.exit(3) }

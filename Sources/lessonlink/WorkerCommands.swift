@@ -155,7 +155,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try await options.load()
         let database = try config.openDatabase()
-        let planner = TierPlanner(ladder: try Ladder.load(path: config.ladderPath))
+        let planner = TierPlanner(ladder: try Ladder.from(file: config.ladderPath))
         let schools = try await DirectoryStore(database: database).schools().map { ($0.id!, $0.name) }
         print("school".padded(28) + "uplink".padded(9) + "classrooms".padded(12) + "each".padded(11) + "tier".padded(8) + "")
         var underServed = 0

@@ -123,6 +123,7 @@ struct RubricTests {
         let rubric = try Rubric.load(path: repositoryRoot.appendingPathComponent("config/review-rubric.yaml").path)
         #expect(rubric.criteria.map(\.key) == ["教学目标", "内容准确", "教学设计", "讲解与板书", "音视频质量"])
         #expect(rubric.criteria.allSatisfy { $0.min == 1 && $0.max == 5 })
+        #expect(rubric == Rubric.standard, "the built-in rubric (a server with no rubric file) is the shipped one")
         let full = Dictionary(uniqueKeysWithValues: rubric.criteria.map { ($0.key, 4) })
         #expect(rubric.problem(with: full) == nil)
         #expect(rubric.problem(with: full.merging(["音视频质量": 6]) { $1 }) == "'音视频质量' is scored 1–5, not 6")

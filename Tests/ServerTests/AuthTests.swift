@@ -65,6 +65,29 @@ struct AuthTests {
         }
     }
 
+    @Test("Admins see the disk filling up before uploads fail, and the metrics say it too; nobody else sees the status")
+    func adminStatus() async throws {
+        // No disk is 101 % free: the warning shows.
+        let server = try await TestServer.make({ $0.minFreePercent = 101 })
+        defer { server.remove() }
+        try await server.test { client in
+            let admin = try await client.signIn("county-admin")
+            let response = try await client.get("/api/v1/admin/status", token: admin)
+            #expect(response.status == .ok)
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+            let storage = body?["storage"] as? [String: Any]
+            #expect(storage?["low"] as? Bool == true && storage?["minFreePercent"] as? Double == 101)
+            #expect((storage?["freeBytes"] as? Int ?? 0) > 0 && (storage?["totalBytes"] as? Int ?? 0) > (storage?["freeBytes"] as? Int ?? 0))
+            #expect((body?["backup"] as? [String: Any])?.isEmpty == true, "no scheduled backups configured")
+            let teacher = try await client.signIn("teacher")
+            let refused = try await client.get("/api/v1/admin/status", token: teacher)
+            #expect(refused.status == .forbidden && refused.error?.code == "forbidden")
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("lessonlink_storage_low 1") && metrics.contains("lessonlink_backup_failing 0"))
+            #expect(metrics.contains("lessonlink_storage_free_bytes "))
+        }
+    }
+
     @Test("Unknown routes and bad tokens answer with the JSON error shape")
     func errorShape() async throws {
         let server = try await TestServer.make()

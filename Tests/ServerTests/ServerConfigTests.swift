@@ -39,7 +39,13 @@ struct ServerConfigTests {
     func shipped() async throws {
         let config = try await ServerConfig.load(file: repositoryRoot.appendingPathComponent("config/lessonlink.yaml").path, environment: [:])
         #expect(config.host == "127.0.0.1" && config.port == 8080)
-        #expect(config.storageRoot == "storage" && config.databasePath == "storage/lessonlink.sqlite")
+        // Relative paths in the file are read from its folder: ../storage is the repository's storage/.
+        let root = repositoryRoot.appendingPathComponent("storage").standardizedFileURL.path
+        #expect(config.storageRoot == root && config.databasePath == "\(root)/lessonlink.sqlite")
+        #expect(config.ladderPath == repositoryRoot.appendingPathComponent("config/ladder.yaml").standardizedFileURL.path)
+        #expect(config.rubricPath == repositoryRoot.appendingPathComponent("config/review-rubric.yaml").standardizedFileURL.path)
+        #expect(config.backupFolder == nil && config.backupSchedule == TimeOfDay("02:00"))
+        #expect(config.backupKeepDaily == 7 && config.backupKeepWeekly == 4)
         #expect(config.uploadMaxSize == 21_474_836_480)
         #expect(config.loginAttempts == 5 && config.bcryptCost == 12)
         #expect(config.transcodeNice == 15)
@@ -52,9 +58,85 @@ struct ServerConfigTests {
         #expect(first.transcodeNode != second.transcodeNode)
         #expect(first.transcodeNode.hasPrefix(ProcessInfo.processInfo.hostName + "-"))
         // A stable name can still be given, for a worker that should re-take its own jobs at start.
-        let named = try await ServerConfig.load(file: "/nonexistent.yaml", arguments: ["--transcode-node", "bureau-1"], environment: [:])
+        let named = try await ServerConfig.load(file: nil, arguments: ["--transcode-node", "bureau-1"], environment: [:])
         #expect(named.transcodeNode == "bureau-1")
-        let loud = try await ServerConfig.load(file: "/nonexistent.yaml", arguments: ["--transcode-nice", "40"], environment: [:])
+        let loud = try await ServerConfig.load(file: nil, arguments: ["--transcode-nice", "40"], environment: [:])
         #expect(loud.transcodeNice == 19 && loud.mediaChildren.nice == 19)
+    }
+
+    @Test("Relative paths in the file are read from its folder; in flags, from the working directory")
+    func relativePaths() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: "\(folder)/etc", withIntermediateDirectories: true)
+        try "segmentDuration: 4\n".write(toFile: "\(folder)/etc/ladder.yaml", atomically: true, encoding: .utf8)
+        try """
+            storage:
+              root: ../data
+            credentials:
+              keyFile: keys/credential-keys.json
+            backup:
+              to: /mnt/backup
+            """.write(toFile: "\(folder)/etc/lessonlink.yaml", atomically: true, encoding: .utf8)
+        let config = try await ServerConfig.load(file: "\(folder)/etc/lessonlink.yaml", environment: [:])
+        #expect(config.storageRoot == "\(folder)/data" && config.databasePath == "\(folder)/data/lessonlink.sqlite")
+        #expect(config.credentialKeyFile == "\(folder)/etc/keys/credential-keys.json")
+        #expect(config.backupFolder == "/mnt/backup")
+        #expect(config.ladderPath == "\(folder)/etc/ladder.yaml", "the ladder beside the file, when the file names none")
+        #expect(config.rubricPath == nil, "no rubric beside the file: the built-in one")
+
+        let flagged = try await ServerConfig.load(
+            file: "\(folder)/etc/lessonlink.yaml", arguments: ["--storage-root", "elsewhere"], environment: ["TRANSCODE_LADDER": "l.yaml"])
+        #expect(flagged.storageRoot == "elsewhere" && flagged.databasePath == "elsewhere/lessonlink.sqlite")
+        #expect(flagged.ladderPath == "l.yaml")
+
+        let none = try await ServerConfig.load(file: nil, environment: [:])
+        #expect(none.storageRoot == "storage" && none.ladderPath == nil && none.rubricPath == nil)
+    }
+
+    @Test("A mistake in the file, a flag or a variable is refused with the file, line and key")
+    func mistakes() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = "\(folder)/lessonlink.yaml"
+        func refusal(_ yaml: String, arguments: [String] = [], environment: [String: String] = [:]) async -> String {
+            try? yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            do {
+                _ = try await ServerConfig.load(file: file, arguments: arguments, environment: environment)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await refusal("http:\n  prot: 8080\n") == "\(file):2: http.prot is not a LessonLink setting (did you mean http.port?)")
+        #expect(await refusal("http:\n  port: eighty\n") == "\(file):2: http.port: expected a whole number, found 'eighty'")
+        #expect(await refusal("transcode:\n  worker: maybe\n") == "\(file):2: transcode.worker: expected true or false, found 'maybe'")
+        #expect(await refusal("live:\n  srtPorts: 9000-80\n").hasSuffix("live.srtPorts: expected a port or a range of ports (9000-9019), found '9000-80'"))
+        #expect(await refusal("backup:\n  schedule: \"25:00\"\n").hasSuffix("backup.schedule: expected a time of day, HH:MM (02:00), found '25:00'"))
+        #expect(await refusal("http: [1, 2]\n").hasPrefix("\(file):1: http holds settings"))
+        #expect(await refusal("http: {port: [1\n").hasPrefix("\(file): not valid YAML"))
+        #expect(await refusal("", arguments: ["--http-prot", "1"]) == "--http-prot is not an option or a LessonLink setting (did you mean --http-port?)")
+        #expect(await refusal("", arguments: ["--http-port", "x"]) == "--http-port: expected a whole number, found 'x'")
+        #expect(await refusal("", environment: ["HTTP_PORT": "x"]) == "HTTP_PORT (environment): expected a whole number, found 'x'")
+        #expect(await refusal("# only a comment\n", arguments: ["--transcode-worker", "--http-port=90"]) == "accepted")
+    }
+
+    @Test("--config, then LESSONLINK_CONFIG, then the search path; a named file must exist")
+    func location() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let file = "\(folder)/a.yaml"
+        try "http:\n  port: 1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try ConfigFile.locate(flag: file, environment: ["LESSONLINK_CONFIG": "/nowhere.yaml"]) == file)
+        #expect(try ConfigFile.locate(flag: nil, environment: ["LESSONLINK_CONFIG": file]) == file)
+        #expect(throws: ConfigError.self) { try ConfigFile.locate(flag: "\(folder)/missing.yaml", environment: [:]) }
+        #expect(throws: ConfigError.self) { try ConfigFile.locate(flag: nil, environment: ["LESSONLINK_CONFIG": "\(folder)/missing.yaml"]) }
+        #expect(ConfigFile.searchPath == ["config/lessonlink.yaml", "/etc/lessonlink/lessonlink.yaml"])
+    }
+
+    private func temporaryFolder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lessonlink-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
 }

@@ -69,6 +69,7 @@ async function showSignedIn() {
       location.href = "/login";
     } }, "退出"));
     window.signedInPerson = me;
+    if (me.role === "admin") showAdminWarnings();
     // The orders waiting for this person, on the header's 点单 link.
     const ordersLink = document.querySelector('header a[href="/orders"]');
     if (ordersLink && !ordersLink.hidden) {
@@ -78,6 +79,26 @@ async function showSignedIn() {
     }
     return me;
   } catch { /* redirected to /login */ }
+}
+
+/** Warnings only an admin can act on, above every page: a disk filling up (before uploads are
+ *  refused with 507) and a scheduled backup that failed. */
+async function showAdminWarnings() {
+  let status;
+  try { status = await api.get("/api/v1/admin/status"); } catch { return; }
+  const header = document.querySelector("header");
+  const warnings = [];
+  const gib = (bytes) => (bytes / (1 << 30)).toFixed(1) + " GiB";
+  if (status.storage && status.storage.low) {
+    warnings.push(el("div", { class: "banner", id: "storage-warning", role: "alert" },
+      "存储空间不足：剩余 " + gib(status.storage.freeBytes) + "（" + status.storage.freePercent + "%，低于 "
+        + status.storage.minFreePercent + "%）。请清理或扩容，否则上传将被拒绝。"));
+  }
+  if (status.backup && status.backup.lastError) {
+    warnings.push(el("div", { class: "banner", id: "backup-warning", role: "alert" },
+      "最近一次自动备份失败：" + status.backup.lastError));
+  }
+  for (const warning of warnings.reverse()) header.after(warning);
 }
 
 // ---------------------------------------------------------------------------------------------
