@@ -3,6 +3,7 @@
 #   make serve          install what is missing, build, run the server on 127.0.0.1:8080 (config/lessonlink.yaml)
 #   make test           install what is missing, build, run every test (the CI command)
 #   make seed           load the demonstration county (config/demo-county.yaml)
+#   make install        install as a systemd service (/usr/local/bin, /etc/lessonlink, /var/lib/lessonlink)
 #   make build          debug build of everything
 #   make release        optimised build (CI builds it too: some compiler bugs only show there)
 #   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
@@ -20,13 +21,13 @@ SHELL := /bin/bash
 APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev \
 	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev libqrencode-dev ffmpeg
 # Tests only: a real browser for the web pages (and a CJK font, so its screenshots show Chinese),
-# a QR decoder for the printed certificate, and real clients from PyPI (with an independent
+# a QR decoder for the printed certificate, systemd-analyze for the service units, and real clients from PyPI (with an independent
 # credential verifier: rfc8785, base58, cryptography).
-TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools
+TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools systemd
 PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography m3u8
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live format lint deps test-deps apt-install clean
+.PHONY: serve seed install test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -52,6 +53,11 @@ serve: deps
 seed: deps
 	swift build -c release --product lessonlink
 	.build/release/lessonlink seed --demo
+
+install: deps
+	swift build -c release --product lessonlink
+	swift build -c release --product lessonlink-mirror
+	.build/release/lessonlink install
 
 build: deps
 	swift build

@@ -53,7 +53,7 @@ class Server:
     """One `lessonlink serve` process over a storage root seeded with the demo county, with its
     live relay on ports of its own (RTMP, and a few UDP ports for SRT)."""
 
-    def __init__(self, storage: Path, *extra: str):
+    def __init__(self, storage: Path, *extra: str, seed=True):
         self.storage = storage
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -63,7 +63,8 @@ class Server:
                 "--live-srt-ports", f"{self.srt_ports.start}-{self.srt_ports.stop - 1}"]
         self.arguments = ["--storage-root", str(storage), *FAST, *live, *extra]
         self.process = None
-        subprocess.run([str(BINARY), "seed", "--demo", *self.arguments], cwd=ROOT, check=True, capture_output=True)
+        if seed:
+            subprocess.run([str(BINARY), "seed", "--demo", *self.arguments], cwd=ROOT, check=True, capture_output=True)
 
     def start(self):
         # The log goes to a file: a pipe nobody drains would stall a chatty server once it fills.
