@@ -51,57 +51,54 @@ enum Files {
     /// Copies the first `limit` bytes (all when nil) of `source` to a new file `target` with
     /// `mode`, hashing as it goes; the copy is flushed to disk. Returns the bytes and SHA-256.
     static func copy(_ source: String, to target: String, limit: Int64? = nil, mode: UInt32 = 0o644) throws(BackupError) -> (Int64, String) {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw .io("cannot read \(source): \(String(cString: strerror(errno)))") }
-        defer { close(input) }
         try makeParent(of: target)
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
         guard output >= 0 else { throw .io("cannot create \(target): \(String(cString: strerror(errno)))") }
         defer { close(output) }
-        var hash = SHA256()
-        var total: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        while limit.map({ total < $0 }) ?? true {
-            let want = limit.map { Int(min(Int64(chunk), $0 - total)) } ?? chunk
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, want) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .io("cannot read \(source): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            hash.update(data: buffer[0..<count])
+        let result = try read(source, limit: limit) { (chunk: UnsafeRawBufferPointer) throws(BackupError) in
             var written = 0
-            while written < count {
-                let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
-                if result < 0 {
+            while written < chunk.count {
+                let count = write(output, chunk.baseAddress! + written, chunk.count - written)
+                if count < 0 {
                     if errno == EINTR { continue }
                     throw .io("cannot write \(target): \(String(cString: strerror(errno)))")
                 }
-                written += result
+                written += count
             }
-            total += Int64(count)
         }
         if fsync(output) != 0 { throw .io("cannot flush \(target): \(String(cString: strerror(errno)))") }
         _ = fchmod(output, mode_t(mode))
-        return (total, hex(hash.finalize()))
+        return result
     }
 
     /// The size and SHA-256 of a file.
     static func digest(_ path: String) throws(BackupError) -> (Int64, String) {
+        try read(path) { _ throws(BackupError) in }
+    }
+
+    /// Reads `path` (its first `limit` bytes, all when nil) a chunk at a time, hashing, and hands
+    /// each chunk to `each`. Returns the bytes read and their SHA-256.
+    private static func read(
+        _ path: String, limit: Int64? = nil, each: (UnsafeRawBufferPointer) throws(BackupError) -> Void
+    ) throws(BackupError) -> (Int64, String) {
         let input = open(path, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw .io("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(input) }
         var hash = SHA256()
         var total: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, chunk) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while limit.map({ total < $0 }) ?? true {
+            let want = limit.map { Int(min(Int64(chunk), $0 - total)) } ?? chunk
+            let count = Glibc.read(input, buffer.baseAddress, want)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw .io("cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
-            hash.update(data: buffer[0..<count])
+            let filled = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            hash.update(bufferPointer: filled)
+            try each(filled)
             total += Int64(count)
         }
         return (total, hex(hash.finalize()))

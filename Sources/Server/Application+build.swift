@@ -132,7 +132,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         try await metrics.updateQueue(services.queue)
         try await metrics.updateSessions(services.sessions, services.sessionHub)
         metrics.updateHousekeeping(
-            storage: AdminController.storage(services.layout.root, minFreePercent: config.minFreePercent), backup: services.backups.current)
+            storage: DiskSpace.of(services.layout.root, minFreePercent: config.minFreePercent), backup: services.backups.current)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.render())))

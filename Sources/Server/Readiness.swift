@@ -34,12 +34,12 @@ struct Readiness: Sendable {
         } catch {
             checks["database"] = Check(ok: false, detail: "does not answer: \(error)")
         }
-        if let space = Self.freeSpace(storageRoot) {
-            let percent = space.total > 0 ? 100 * Double(space.free) / Double(space.total) : 0
-            let detail = "\(Self.gibibytes(space.free)) free of \(Self.gibibytes(space.total)) (\(Int(percent.rounded(.down))) %)"
-            checks["storage"] = percent >= minFreePercent
-                ? Check(ok: true, detail: detail)
-                : Check(ok: false, detail: detail + "; below \(Int(minFreePercent)) %: uploads will soon be refused")
+        if let space = DiskSpace.of(storageRoot, minFreePercent: minFreePercent) {
+            let detail =
+                "\(Self.gibibytes(space.freeBytes)) free of \(Self.gibibytes(space.totalBytes)) (\(Int(space.freePercent.rounded(.down))) %)"
+            checks["storage"] = space.low
+                ? Check(ok: false, detail: detail + "; below \(Int(minFreePercent)) %: uploads will soon be refused")
+                : Check(ok: true, detail: detail)
         } else {
             checks["storage"] = Check(ok: false, detail: "\(storageRoot) cannot be read")
         }
@@ -59,11 +59,27 @@ struct Readiness: Sendable {
         return Report(status: checks.values.allSatisfy(\.ok) ? "ready" : "not_ready", checks: checks)
     }
 
-    static func freeSpace(_ path: String) -> (free: Int64, total: Int64)? {
+    static func gibibytes(_ bytes: Int64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+}
+
+/// The storage root's disk: what readiness, the admin status and the metrics report.
+struct DiskSpace: Encodable, Equatable {
+    var freeBytes: Int64
+    var totalBytes: Int64
+    /// Rounded to a tenth.
+    var freePercent: Double
+    var minFreePercent: Double
+    /// Below `minFreePercent` (`storage.minFreePercent`): uploads will soon be refused with 507.
+    var low: Bool
+
+    /// Nil when the folder cannot be read.
+    static func of(_ path: String, minFreePercent: Double) -> DiskSpace? {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
-        return (Int64(info.f_bavail) * Int64(info.f_frsize), Int64(info.f_blocks) * Int64(info.f_frsize))
+        let free = Int64(info.f_bavail) * Int64(info.f_frsize), total = Int64(info.f_blocks) * Int64(info.f_frsize)
+        let percent = total > 0 ? 100 * Double(free) / Double(total) : 0
+        return DiskSpace(
+            freeBytes: free, totalBytes: total, freePercent: (percent * 10).rounded() / 10, minFreePercent: minFreePercent,
+            low: percent < minFreePercent)
     }
-
-    static func gibibytes(_ bytes: Int64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
 }

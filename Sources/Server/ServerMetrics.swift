@@ -49,7 +49,7 @@ struct ServerMetrics: Sendable {
 
     /// The storage's free space (and whether it is below `storage.minFreePercent`), and the last
     /// scheduled backup, read at scrape time.
-    func updateHousekeeping(storage: AdminController.Storage?, backup: BackupStatus.Snapshot) {
+    func updateHousekeeping(storage: DiskSpace?, backup: BackupStatus.Snapshot) {
         if let storage {
             registry.makeGauge(descriptor: Self.name("lessonlink_storage_free_bytes", "bytes free on the storage root's disk"))
                 .set(Double(storage.freeBytes))

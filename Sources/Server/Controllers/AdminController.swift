@@ -11,18 +11,9 @@ struct AdminController {
     let minFreePercent: Double
     let backups: BackupStatus
 
-    struct Storage: Encodable {
-        var freeBytes: Int64
-        var totalBytes: Int64
-        var freePercent: Double
-        var minFreePercent: Double
-        /// Below `minFreePercent`.
-        var low: Bool
-    }
-
     struct Status: ResponseEncodable {
         var version: String
-        var storage: Storage?
+        var storage: DiskSpace?
         var backup: BackupStatus.Snapshot
     }
 
@@ -36,14 +27,6 @@ struct AdminController {
         guard try context.requirePerson().role == .admin else {
             throw APIError(.forbidden, "forbidden", "only county admins see the server's status")
         }
-        return Status(version: Release.version, storage: Self.storage(storageRoot, minFreePercent: minFreePercent), backup: backups.current)
-    }
-
-    static func storage(_ root: String, minFreePercent: Double) -> Storage? {
-        guard let space = Readiness.freeSpace(root) else { return nil }
-        let percent = space.total > 0 ? 100 * Double(space.free) / Double(space.total) : 0
-        return Storage(
-            freeBytes: space.free, totalBytes: space.total, freePercent: (percent * 10).rounded() / 10, minFreePercent: minFreePercent,
-            low: percent < minFreePercent)
+        return Status(version: Release.version, storage: DiskSpace.of(storageRoot, minFreePercent: minFreePercent), backup: backups.current)
     }
 }
