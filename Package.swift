@@ -95,6 +95,21 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // A transcoding runner on another machine: jobs over HTTP from a LessonLink server.
+        .target(
+            name: "RemoteRunner",
+            dependencies: [
+                "Transcoding", "Media",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: exposing
+        ),
         // Backups of a storage root: the database's online snapshot, incremental hard-linked copies
         // of the media, a SHA-256 manifest; verify, restore, retention.
         .target(
@@ -128,6 +143,7 @@ let package = Package(
                 "Catalog",
                 "Media",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -264,6 +280,7 @@ let package = Package(
             name: "lessonlink",
             dependencies: [
                 "Backup",
+                "RemoteRunner",
                 "Media",
                 "Catalog",
                 "Credentials",

@@ -187,6 +187,13 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         OrdersController(store: services.orders, stats: services.orderStats, attachmentMaxSize: config.orderAttachmentMaxSize).endpoints,
         atPath: "orders")
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
+    let runners = RunnersController(
+        jobs: RunnerJobs(
+            queue: services.queue, runners: RunnerStore(database: database), storageRoot: services.layout.root,
+            ladder: config.ladderPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }),
+        files: FileResponder())
+    api.addRoutes(runners.adminRoutes)
+    router.addRoutes(runners.protocolRoutes, atPath: "api/v1/runners")
     api.addRoutes(AdminController(storageRoot: services.layout.root, minFreePercent: config.minFreePercent, backups: services.backups).endpoints)
     methods.load(router.routes.map { ($0.path.description, $0.method) })
     return router

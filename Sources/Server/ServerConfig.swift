@@ -317,9 +317,9 @@ public struct ConfigError: Error, CustomStringConvertible {
 
 extension ServerConfig {
     /// Every module's tables, in one fixed order: the catalog's, the sessions', the review's, the
-    /// notices', the orders', the live sources'.
+    /// notices', the orders', the live sources', the runners'.
     public static let migrations: [AppDatabase.Migration] = SessionSchema.migrations + ReviewSchema.migrations + Notices.migrations
-        + OrderSchema.migrations + LiveSchema.migrations
+        + OrderSchema.migrations + LiveSchema.migrations + RunnerStore.migrations
 
     /// The database at `database.path`, migrated to this build's schema. Everything that opens
     /// the server's database (the server, the CLI's commands, the tests) opens it here.

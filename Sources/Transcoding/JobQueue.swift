@@ -90,17 +90,18 @@ public struct JobQueue: Sendable {
 
     // MARK: - Leasing and running
 
-    /// Leases the oldest runnable job to `owner`, or returns nil when there is none.
-    public func lease(owner: String, now: Date = Date()) async throws -> TranscodeJob? {
+    /// Leases the oldest runnable job (or job `only`, if it is runnable) to `owner`, or returns
+    /// nil when there is none.
+    public func lease(owner: String, only: Int64? = nil, now: Date = Date()) async throws -> TranscodeJob? {
         let leaseDuration = self.leaseDuration
         return try await database.write { db in
             guard var job = try TranscodeJob.fetchOne(
                 db,
                 sql: """
                     SELECT * FROM transcodeJob
-                    WHERE state = 'queued' AND (notBefore IS NULL OR notBefore <= ?)
+                    WHERE state = 'queued' AND (notBefore IS NULL OR notBefore <= ?) AND (? IS NULL OR id = ?)
                     ORDER BY id LIMIT 1
-                    """, arguments: [now])
+                    """, arguments: [now, only, only])
             else { return nil }
             job.state = .running
             job.attempts += 1
@@ -233,6 +234,32 @@ public struct JobQueue: Sendable {
     public func isHeld(_ job: TranscodeJob, by owner: String) async throws -> Bool {
         try await database.read { db in
             try TranscodeJob.fetchOne(db, key: job.id).map { $0.state == .running && $0.leaseOwner == owner } ?? false
+        }
+    }
+
+    /// Runnable jobs, oldest first, with their source's duration: what a runner may accept.
+    public func runnable(limit: Int, now: Date = Date()) async throws -> [(job: TranscodeJob, duration: Double?)] {
+        try await database.read { db in
+            let jobs = try TranscodeJob.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM transcodeJob
+                    WHERE state = 'queued' AND (notBefore IS NULL OR notBefore <= ?)
+                    ORDER BY id LIMIT ?
+                    """, arguments: [now, limit])
+            return try jobs.map { job in (job, try Recording.fetchOne(db, key: job.recordingId)?.mediaInfo?.duration) }
+        }
+    }
+
+    /// Seconds of media waiting (queued, and the rest of what is running): the queue's drain time
+    /// at a known speed.
+    public func pendingMediaSeconds() async throws -> Double {
+        try await database.read { db in
+            let jobs = try TranscodeJob.filter([TranscodeJob.State.queued, .running].contains(TranscodeJob.Columns.state)).fetchAll(db)
+            return try jobs.reduce(0) { total, job in
+                let duration = try Recording.fetchOne(db, key: job.recordingId)?.mediaInfo?.duration ?? 0
+                return total + duration * (job.state == .running ? 1 - job.progress : 1)
+            }
         }
     }
 

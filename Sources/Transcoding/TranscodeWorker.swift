@@ -156,7 +156,9 @@ public struct TranscodeWorker: Service {
     }
 }
 
-/// The child's last progress report, read by the heartbeat.
-final class LatestProgress: Sendable {
-    let value = Mutex<(Double, Double?)>((0, nil))
+/// The child's last progress report (fraction, seconds left), read by the heartbeat.
+public final class LatestProgress: Sendable {
+    public let value = Mutex<(Double, Double?)>((0, nil))
+
+    public init() {}
 }

@@ -15,6 +15,7 @@ struct LessonLink: AsyncParsableCommand {
             MirrorPassthrough.self, TokenCommand.self, ProbeCommand.self, TranscodeCommand.self, TranscodeJobCommand.self,
             ProbeJobCommand.self, SessionsCommand.self, CredentialCommand.self, ReviewOfficeCommand.self, LiveIngestCommand.self,
             LiveArchiveCommand.self, BackupCommand.self, RestoreCommand.self, InstallCommand.self,
+            RunnerCommand.self, RunnerTokenCommand.self, RunnersCommand.self,
         ]
     )
 

@@ -1,0 +1,306 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import Media
+import NIOCore
+import NIOFoundationCompat
+import ServiceLifecycle
+import Transcoding
+
+/// A transcoding runner on another machine: it takes jobs from a LessonLink server over HTTP, with
+/// no shared disk or database.
+///
+/// For each job: accept (the lease) → download the source (resuming with `Range`) → transcode in
+/// a child process exactly as the server's own worker does → upload every result file into the
+/// job's staging folder (files already received are skipped, so a cut upload resumes) → report
+/// success with a manifest of every file's size and SHA-256, which the server checks before it
+/// publishes. An update every few seconds carries progress and keeps the lease; a 409 answer
+/// (cancelled, lease lost, runner revoked) stops the child at once. On SIGTERM running jobs are
+/// given back (`abort`) without using up an attempt.
+public struct RemoteRunner: Service {
+    public struct Settings: Sendable {
+        /// The server's base URL (`http://lessonlink.county:8080`).
+        public var server: String
+        public var runnerToken: String
+        /// Jobs at once, and threads for each child.
+        public var concurrency: Int
+        public var threads: Int
+        public var nice: Int
+        /// The `lessonlink` executable that runs `transcode-job` children.
+        public var executable: String
+        /// Where sources and results are kept while a job runs.
+        public var workFolder: String
+        /// How often an idle runner asks for work.
+        public var pollInterval: TimeInterval
+
+        public init(
+            server: String, runnerToken: String, concurrency: Int, threads: Int, nice: Int, executable: String, workFolder: String,
+            pollInterval: TimeInterval = 2
+        ) {
+            self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+            self.runnerToken = runnerToken
+            self.concurrency = max(1, concurrency)
+            self.threads = threads
+            self.nice = nice
+            self.executable = executable
+            self.workFolder = workFolder
+            self.pollInterval = pollInterval
+        }
+    }
+
+    public let settings: Settings
+    public let logger: Logger
+    let http: RunnerHTTP
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        http = RunnerHTTP(server: settings.server, token: settings.runnerToken)
+    }
+
+    /// Spends a registration token: the runner's own token, to keep.
+    public static func register(server: String, registrationToken: String, name: String) async throws -> (id: Int64, token: String) {
+        struct Body: Encodable {
+            var registrationToken: String
+            var name: String
+        }
+        struct Registered: Decodable {
+            var runnerId: Int64
+            var runnerToken: String
+        }
+        let http = RunnerHTTP(server: server.hasSuffix("/") ? String(server.dropLast()) : server, token: nil)
+        let registered: Registered = try await http.json(.POST, "/api/v1/runners/register", body: Body(registrationToken: registrationToken, name: name))
+        return (registered.runnerId, registered.runnerToken)
+    }
+
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: settings.workFolder, withIntermediateDirectories: true)
+        logger.info("runner started", metadata: ["server": "\(settings.server)", "concurrency": "\(settings.concurrency)"])
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<settings.concurrency {
+                group.addTask { await loop() }
+            }
+        }
+    }
+
+    private func loop() async {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if try await takeOne() {
+                    failures = 0
+                    continue
+                }
+                failures = 0
+            } catch RunnerCallError.refused(401, let message) {
+                logger.error("the server refuses this runner; stopping", metadata: ["reason": "\(message)"])
+                return
+            } catch {
+                // The server unreachable: back off up to a minute, then try again.
+                failures += 1
+                logger.warning("cannot reach the server", metadata: ["error": "\(error)"])
+            }
+            let pause = failures == 0 ? settings.pollInterval : min(60, settings.pollInterval * pow(2, Double(min(failures, 5))))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(pause)) }
+        }
+    }
+
+    struct Offers: Decodable {
+        var jobs: [RunnerJobs.Offer]
+    }
+
+    /// Takes and runs one job if there is one; false when there was none.
+    private func takeOne() async throws -> Bool {
+        let offers: Offers = try await http.json(.POST, "/api/v1/runners/jobs/request")
+        for offer in offers.jobs {
+            let assignment: RunnerJobs.Assignment
+            do {
+                assignment = try await http.json(.POST, "/api/v1/runners/jobs/\(offer.id)/accept")
+            } catch RunnerCallError.refused(409, _) {
+                continue  // another runner was quicker
+            }
+            await execute(assignment)
+            return true
+        }
+        return false
+    }
+
+    /// Why a job ended on this side.
+    enum Ending: Error {
+        /// The server said stop (cancelled, lease lost, revoked): nothing more to tell it.
+        case gone(String)
+        /// The runner is stopping: give the job back.
+        case shutdown
+        /// The transcode failed: tell the server, which retries unless permanent.
+        case failed(String, permanent: Bool)
+    }
+
+    /// Runs one accepted job to its end, and tells the server how it ended.
+    func execute(_ job: RunnerJobs.Assignment) async {
+        let metadata: Logger.Metadata = ["job": "\(job.jobId)", "recording": "\(job.recordingId)"]
+        let folder = "\(settings.workFolder)/job-\(job.jobId)-\(job.jobToken.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        logger.info("job accepted", metadata: metadata)
+        let progress = LatestProgress()
+        let started = Date()
+        let outcome: Result<Void, Ending> = await withTaskGroup(of: Result<Void, Ending>?.self) { group in
+            group.addTask {
+                do {
+                    try await cancelWhenGracefulShutdown { try await work(job, folder: folder, progress: progress) }
+                    return .success(())
+                } catch let ending as Ending {
+                    return .failure(ending)
+                } catch RunnerCallError.refused(409, let message) {
+                    return .failure(.gone(message))
+                } catch RunnerCallError.refused(401, let message) {
+                    return .failure(.gone(message))
+                } catch is CancellationError {
+                    return .failure(.shutdown)
+                } catch {
+                    return .failure(Task.isShuttingDownGracefully || Task.isCancelled ? .shutdown : .failed("\(error)", permanent: false))
+                }
+            }
+            group.addTask {
+                // Heartbeats: a third of the lease, at most every 2 s.
+                let interval = max(0.2, min(2, job.leaseSeconds / 3))
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(interval))
+                    if Task.isCancelled { return nil }
+                    let (fraction, eta) = progress.value.withLock { $0 }
+                    do {
+                        try await http.send(
+                            .POST, "/api/v1/runners/jobs/\(job.jobId)/update", job: job.jobToken,
+                            body: Update(progress: fraction, etaSeconds: eta))
+                    } catch RunnerCallError.refused(let status, let message) where status == 409 || status == 401 {
+                        return .failure(.gone(message))
+                    } catch {
+                        continue  // a missed heartbeat; the lease has room for a few
+                    }
+                }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure(.shutdown)
+        }
+        switch outcome {
+        case .success:
+            logger.info("job published", metadata: metadata.merging(["seconds": "\(Int(Date().timeIntervalSince(started)))"]) { $1 })
+        case .failure(.gone(let why)):
+            logger.notice("job stopped by the server", metadata: metadata.merging(["reason": "\(why)"]) { $1 })
+        case .failure(.shutdown):
+            _ = try? await http.send(.POST, "/api/v1/runners/jobs/\(job.jobId)/abort", job: job.jobToken)
+            logger.info("job given back", metadata: metadata)
+        case .failure(.failed(let message, let permanent)):
+            _ = try? await http.send(
+                .POST, "/api/v1/runners/jobs/\(job.jobId)/error", job: job.jobToken, body: Failure(message: message, permanent: permanent))
+            logger.warning("job failed", metadata: metadata.merging(["error": "\(message)"]) { $1 })
+        }
+    }
+
+    struct Update: Encodable {
+        var progress: Double
+        var etaSeconds: Double?
+    }
+
+    struct Failure: Encodable {
+        var message: String
+        var permanent: Bool
+    }
+
+    private func work(_ job: RunnerJobs.Assignment, folder: String, progress: LatestProgress) async throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let source = "\(folder)/source"
+        try await http.download("/api/v1/runners/jobs/\(job.jobId)/source", job: job.jobToken, to: source, size: job.sourceSize)
+        if let expected = job.sourceSha256 {
+            let (_, sha) = try FileDigest.of(source)
+            guard sha == expected else { throw Ending.failed("the source arrived damaged (SHA-256 mismatch)", permanent: false) }
+        }
+        var ladderPath: String?
+        if let ladder = job.ladder {
+            ladderPath = "\(folder)/ladder.yaml"
+            try ladder.write(toFile: ladderPath!, atomically: true, encoding: .utf8)
+        }
+        let output = "\(folder)/out"
+        let transcoder = ChildTranscoder(executable: settings.executable, ladderPath: ladderPath, threads: settings.threads, nice: settings.nice)
+        let result: LadderResult
+        switch await transcode(transcoder, source: source, output: output, progress: progress) {
+        case .success(let done):
+            result = done
+        case .failure(let failure):
+            if failure.stopped { throw CancellationError() }
+            throw Ending.failed(failure.message, permanent: failure.permanent)
+        }
+        let files = try await upload(output, job: job)
+        let manifest = RunnerJobs.ResultManifest(files: files, video: result.video, audio: result.audio, duration: result.duration)
+        try await http.send(.POST, "/api/v1/runners/jobs/\(job.jobId)/success", job: job.jobToken, body: manifest)
+    }
+
+    private func transcode(
+        _ transcoder: ChildTranscoder, source: String, output: String, progress: LatestProgress
+    ) async -> Result<LadderResult, TranscodeFailure> {
+        do {
+            return .success(
+                try await transcoder.run(source: source, output: output) { fraction, eta in
+                    progress.value.withLock { $0 = (fraction, eta) }
+                    return !Task.isCancelled
+                })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    struct Received: Decodable {
+        struct File: Decodable {
+            var path: String
+            var size: Int64
+        }
+        var files: [File]
+    }
+
+    /// Sends every file of the result the server does not have yet; returns the manifest entries.
+    private func upload(_ output: String, job: RunnerJobs.Assignment) async throws -> [RunnerJobs.ResultFile] {
+        let received: Received = try await http.json(.GET, "/api/v1/runners/jobs/\(job.jobId)/files", job: job.jobToken)
+        let have = Dictionary(received.files.map { ($0.path, $0.size) }, uniquingKeysWith: { first, _ in first })
+        var entries: [RunnerJobs.ResultFile] = []
+        let enumerator = FileManager.default.enumerator(atPath: output)
+        var paths: [String] = []
+        while let relative = enumerator?.nextObject() as? String {
+            if enumerator?.fileAttributes?[.type] as? FileAttributeType == .typeRegular { paths.append(relative) }
+        }
+        for relative in paths.sorted() {
+            let path = "\(output)/\(relative)"
+            let (size, sha) = try FileDigest.of(path)
+            entries.append(.init(path: relative, size: size, sha256: sha))
+            if have[relative] == size { continue }
+            var attempt = 0
+            while true {
+                do {
+                    try await http.put("/api/v1/runners/jobs/\(job.jobId)/files/\(relative)", job: job.jobToken, file: path)
+                    break
+                } catch RunnerCallError.network(let why) where attempt < 5 {
+                    attempt += 1
+                    logger.warning("upload interrupted; sending the file again", metadata: ["file": "\(relative)", "error": "\(why)"])
+                    try await Task.sleep(for: .seconds(Double(attempt)))
+                }
+            }
+        }
+        return entries
+    }
+}
+
+/// SHA-256 of a file, read a megabyte at a time.
+enum FileDigest {
+    static func of(_ path: String) throws -> (Int64, String) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw RunnerCallError.local("cannot read \(path)") }
+        defer { try? handle.close() }
+        var hash = SHA256()
+        var size: Int64 = 0
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hash.update(data: chunk)
+            size += Int64(chunk.count)
+        }
+        return (size, hash.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+}
