@@ -169,9 +169,9 @@ struct RunnersController {
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> UpdateResponse {
+        let (runner, token, job) = try await held(request, context)
         let body = try await request.decodeJSON(as: UpdateRequest.self, context: context)
         guard body.progress.isFinite, (0...1).contains(body.progress) else { throw APIError.badRequest("progress is a fraction from 0 to 1") }
-        let (runner, token, job) = try await held(request, context)
         guard try await jobs.update(job, runner: runner, token: token, progress: body.progress, eta: body.etaSeconds) else {
             throw Self.gone(job.id ?? 0)
         }
@@ -219,15 +219,15 @@ struct RunnersController {
     }
 
     @Sendable func success(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let manifest = try await request.decodeJSON(as: RunnerJobs.ResultManifest.self, context: context)
         let (runner, token, job) = try await held(request, context)
+        let manifest = try await request.decodeJSON(as: RunnerJobs.ResultManifest.self, context: context)
         try await mapped { try await jobs.succeed(job, runner: runner, token: token, manifest: manifest) }
         return Response(status: .noContent)
     }
 
     @Sendable func failure(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await request.decodeJSON(as: ErrorRequest.self, context: context)
         let (runner, token, job) = try await held(request, context)
+        let body = try await request.decodeJSON(as: ErrorRequest.self, context: context)
         let message = String(body.message.prefix(2000))
         try await jobs.fail(job, runner: runner, token: token, message: message.isEmpty ? "no reason given" : message, permanent: body.permanent ?? false)
         return Response(status: .noContent)
@@ -248,6 +248,8 @@ struct RunnersController {
         return try await mapped { try await jobs.runners.authenticate(token: String(header.dropFirst(7))) }
     }
 
+    /// The runner, its job token and the job it holds: checked before a body is read, so nobody
+    /// but the job's holder learns anything from how the server reads it.
     private func held(_ request: Request, _ context: AppRequestContext) async throws -> (Runner, String, TranscodeJob) {
         let runner = try await runner(request)
         let id = try context.rowId(of: "job")
