@@ -150,11 +150,18 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(help: "Only this school.") var school: Int64?
     @Option(help: "Classrooms streaming at once (default: all of each school's).") var classrooms: Int?
     @Option(help: "Fraction of each link kept free.") var headroom = 0.3
+    @Flag(help: "Instead: the hours of video the county records a day against its transcoders' measured capacity.")
+    var transcode = false
+    @Option(help: "With --transcode: lessons each recording classroom records a day.") var lessonsPerDay = 2.0
+    @Option(help: "With --transcode: minutes a lesson lasts.") var lessonMinutes = 45.0
+    @Option(help: "With --transcode: hours a day the runners are available.") var runnerHours = 24.0
+    @Option(help: "With --transcode: the server's own worker speed (× real time), if it transcodes too.") var workerSpeed: Double?
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
         let config = try await options.load()
         let database = try config.openDatabase()
+        if transcode { return try await planTranscoding(database) }
         let planner = TierPlanner(ladder: try Ladder.from(file: config.ladderPath))
         let schools = try await DirectoryStore(database: database).schools().map { ($0.id!, $0.name) }
         print("school".padded(28) + "uplink".padded(9) + "classrooms".padded(12) + "each".padded(11) + "tier".padded(8) + "")
@@ -168,5 +175,31 @@ struct PlanCommand: AsyncParsableCommand {
                     + (plan.underServed ? "under-served" : ""))
         }
         print("\(underServed) under-served")
+    }
+
+    private func planTranscoding(_ database: AppDatabase) async throws {
+        let classrooms = try await DirectoryStore(database: database).classrooms().filter(\.isRecording).count
+        let runners = try await RunnerStore(database: database).list().filter { $0.revokedAt == nil }
+        let capacity = TranscodeCapacity(
+            classrooms: classrooms, lessonsPerDay: lessonsPerDay, lessonMinutes: lessonMinutes, runnerSpeeds: runners.compactMap(\.speed),
+            runnerHours: runnerHours, workerSpeed: workerSpeed)
+        print(
+            String(
+                format: "recorded: %d recording classrooms × %.1f lessons × %.0f min = %.1f h of video a day",
+                classrooms, lessonsPerDay, lessonMinutes, capacity.recordedHours))
+        print(
+            String(
+                format: "capacity: %d runners measured (%.2f× real time together, %.0f h a day)%@ = %.1f h a day",
+                capacity.runnerSpeeds.count, capacity.runnerSpeeds.reduce(0, +), runnerHours,
+                workerSpeed.map { String(format: " + the server's worker (%.2f×, all day)", $0) } ?? "", capacity.capacityHours))
+        let unmeasured = runners.count - capacity.runnerSpeeds.count
+        if unmeasured > 0 { print("(\(unmeasured) runner(s) have no finished job yet, so no measured speed)") }
+        if capacity.share >= 1 {
+            print(String(format: "covered: the day's recordings are transcoded within the day (%.0f %% of capacity used)", 100 / capacity.share))
+        } else if let missing = capacity.runnersMissing {
+            print(String(format: "short: %.0f %% of the day's recordings; about %d more runner(s) like the average one would cover the rest", capacity.share * 100, missing))
+        } else {
+            print(String(format: "short: %.0f %% of the day's recordings; measure a runner (one finished job) to size the rest", capacity.share * 100))
+        }
     }
 }

@@ -147,3 +147,19 @@ struct RunnerJobsTests {
         await #expect(throws: RunnerError.notYourJob(offer.id)) { try await fixture.jobs.held(offer.id, runner: runner, token: assignment.jobToken) }
     }
 }
+
+@Suite("Transcode capacity")
+struct TranscodeCapacityTests {
+    @Test("The county's recorded hours against the runners' measured speed, and the runners missing")
+    func arithmetic() {
+        // 135 classrooms × 2 × 45 min = 202.5 h a day; two runners at 1.1× and 0.9×, 10 h a night.
+        let short = TranscodeCapacity(classrooms: 135, lessonsPerDay: 2, lessonMinutes: 45, runnerSpeeds: [1.1, 0.9], runnerHours: 10, workerSpeed: 1)
+        #expect(short.recordedHours == 202.5 && short.capacityHours == 44)
+        #expect(abs(short.share - 44 / 202.5) < 1e-9)
+        #expect(short.runnersMissing == 16, "158.5 h left at 10 h a night each")
+        let covered = TranscodeCapacity(classrooms: 4, lessonsPerDay: 2, lessonMinutes: 45, runnerSpeeds: [1], runnerHours: 24, workerSpeed: nil)
+        #expect(covered.share > 1 && covered.runnersMissing == 0)
+        let unmeasured = TranscodeCapacity(classrooms: 10, lessonsPerDay: 2, lessonMinutes: 45, runnerSpeeds: [], runnerHours: 24, workerSpeed: nil)
+        #expect(unmeasured.runnersMissing == nil)
+    }
+}

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import requests
 
-from conftest import BINARY, ROOT, Server, api_token
+from conftest import BINARY, ROOT, Server, api_token, sign_in
 from test_durability import recording_after
+from test_pages import wait
 
 
 def auth(token):
@@ -91,9 +92,10 @@ def wait_for(condition, seconds=60, what="the condition"):
     raise AssertionError(f"{what} never happened")
 
 
-def test_runners_share_the_queue_survive_a_kill_and_are_held_to_their_results(tmp_path):
+def test_runners_share_the_queue_survive_a_kill_and_are_held_to_their_results(tmp_path, browser):
+    # No disk is 101 % free: the admin's pages warn of low space.
     server = Server(tmp_path / "storage", "--transcode-worker", "false", "--transcode-lease-seconds", "4",
-                    "--transcode-retry-delay-seconds", "1").start()
+                    "--transcode-retry-delay-seconds", "1", "--storage-min-free-percent", "101").start()
     runners = []
     try:
         base = server.base
@@ -174,6 +176,20 @@ def test_runners_share_the_queue_survive_a_kill_and_are_held_to_their_results(tm
         listing = subprocess.run([str(BINARY), "runners", "--storage-root", str(server.storage)], cwd=ROOT, capture_output=True, text=True,
                                  check=True).stdout
         assert "runner-1" in listing and "revoked" in listing and "queue: " in listing
+
+        # The admin's server page: the runners with their work, a new registration token, the disk warning.
+        sign_in(browser, base, "county-admin")
+        wait(browser, lambda b: b.current_url.rstrip("/") == base)
+        browser.get(base + "/admin")
+        rows = wait(browser, lambda b: [r.text for r in b.find_elements("css selector", "#runners tbody tr")] or None)
+        assert any(r.startswith("runner-1 ") for r in rows) and any(r.startswith("forger ") and "已吊销" in r for r in rows), rows
+        assert "磁盘剩余" in browser.find_element("id", "server-status").text
+        assert "存储空间不足" in wait(browser, lambda b: b.find_elements("id", "storage-warning"))[0].text
+        browser.find_element("id", "new-runner-token").click()
+        token = wait(browser, lambda b: b.find_element("id", "runner-token").text or None)
+        assert token.startswith("llr_")
+        registered = requests.post(base + "/api/v1/runners/register", json={"registrationToken": token, "name": "网页令牌"})
+        assert registered.status_code == 201
     finally:
         for runner in runners:
             runner.stop(signal.SIGKILL)

@@ -8,6 +8,7 @@ struct WebController {
     var endpoints: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("", use: { _, _ in Self.page("课例库", "catalog", Self.catalog) })
+        routes.get("admin", use: { _, _ in Self.page("服务器", "admin", Self.admin) })
         routes.get("login", use: { _, _ in Self.page("登录", "login", Self.login, chrome: false) })
         routes.get("upload", use: { _, _ in Self.page("上传课例", "upload", Self.upload) })
         routes.get("recordings/:id", use: { _, _ in
@@ -82,6 +83,7 @@ struct WebController {
         ("/packs", "资源包", "teacher coordinator classroom admin"),
         ("/sessions", "同步课堂", "teacher coordinator admin"),
         ("/classroom", "课堂屏幕", "classroom"),
+        ("/admin", "服务器", "admin"),
     ].map { #"<a href="\#($0.0)" data-roles="\#($0.2)" hidden>\#($0.1)</a>"# }.joined()
 
     static let orders = """
@@ -106,6 +108,20 @@ struct WebController {
           <label for="attachment">附件（课表照片、练习单）</label><input type="file" id="attachment" name="attachment">
           <p><button type="submit">点单</button></p>
         </form>
+        """
+
+    /// The county admin's view of the server: disk and backups, transcoding runners and the queue.
+    static let admin = """
+        <section class="panel">
+          <h1>服务器</h1>
+          <p id="server-status" class="muted">…</p>
+        </section>
+        <section class="panel">
+          <h2>转码节点 <span class="muted" id="queue-drain"></span></h2>
+          <table id="runners" class="matrix"><thead><tr><th>名称</th><th>最近联系</th><th>完成</th><th>失败</th><th>速度</th><th></th></tr></thead><tbody></tbody></table>
+          <p><button type="button" id="new-runner-token">生成注册令牌</button> <code id="runner-token"></code></p>
+          <p class="muted">在转码机上运行：<code>lessonlink runner --server 本服务器地址 --token 令牌</code></p>
+        </section>
         """
 
     static let queue = """

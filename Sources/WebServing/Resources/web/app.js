@@ -211,6 +211,42 @@ class TusUpload {
 // Pages
 
 const pages = {
+  /** The admin's server page: disk and backups, the runners (revoke), registration tokens. */
+  async admin() {
+    await showSignedIn();
+    const hours = (seconds) => (seconds / 3600).toFixed(1) + " 小时";
+    const when = (date) => date ? new Date(date).toLocaleString("zh-CN") : "从未";
+    const status = await api.get("/api/v1/admin/status");
+    const disk = status.storage
+      ? "磁盘剩余 " + (status.storage.freeBytes / (1 << 30)).toFixed(1) + " GiB（" + status.storage.freePercent + "%）"
+      : "磁盘不可读";
+    const backup = status.backup.folder
+      ? "；每日 " + status.backup.schedule + " 备份到 " + status.backup.folder + "，最近成功：" + when(status.backup.lastSuccessAt)
+      : "；未设置自动备份（backup.to）";
+    document.querySelector("#server-status").textContent = "LessonLink " + status.version + "；" + disk + backup;
+    async function load() {
+      const list = await api.get("/api/v1/runners");
+      document.querySelector("#queue-drain").textContent = "队列：" + hours(list.queueSeconds) + "视频"
+        + (list.drainSeconds !== undefined ? "，约 " + hours(list.drainSeconds) + "转完" : "");
+      const body = document.querySelector("#runners tbody");
+      body.replaceChildren(...list.items.map((runner) => el("tr", { "data-runner": runner.id },
+        el("td", {}, runner.name),
+        el("td", {}, runner.revokedAt ? "已吊销" : when(runner.lastContactAt)),
+        el("td", {}, runner.jobsDone),
+        el("td", {}, runner.failures),
+        el("td", {}, runner.speed !== undefined ? runner.speed.toFixed(2) + "× 实时" : "—"),
+        el("td", {}, runner.revokedAt ? "" : el("button", { type: "button", class: "revoke", onclick: async () => {
+          await api.request("POST", "/api/v1/runners/" + runner.id + "/revoke");
+          await load();
+        } }, "吊销")))));
+    }
+    document.querySelector("#new-runner-token").addEventListener("click", async () => {
+      const made = await api.request("POST", "/api/v1/runners/registration-tokens");
+      document.querySelector("#runner-token").textContent = made.token;
+    });
+    await load();
+  },
+
   async login() {
     const form = document.querySelector("#login");
     form.addEventListener("submit", async (event) => {
