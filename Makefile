@@ -12,6 +12,7 @@
 #   make bench-session  one synchronized session in 135 classrooms (132 simulated, 3 Chromium kiosks)
 #   make bench-orders   50,000 orders: the inboxes and the county view over HTTP (p95 <= 30 ms)
 #   make bench-live     a 1080p live lesson relayed to 135 classrooms, CPU against the ffmpeg CLI
+#   make bench-runners  the same lessons by one and by two remote runners (a core each), and the protocol's cost
 #   make format / lint  swift-format the sources / check them
 #   make deps           install the Debian packages the build needs, if missing (test-deps: and the tests)
 #   make clean          remove build output
@@ -27,7 +28,7 @@ TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools syst
 PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography m3u8
 SWIFT_SOURCES := Package.swift Sources Tests
 
-.PHONY: serve seed install test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live format lint deps test-deps apt-install clean
+.PHONY: serve seed install test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live bench-runners format lint deps test-deps apt-install clean
 
 deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -96,6 +97,10 @@ bench-live: test-deps
 	@python3 -c "import aiohttp" 2>/dev/null || python3 -m pip install -q aiohttp
 	swift build -c release --product lessonlink
 	scripts/bench-live
+
+bench-runners: deps
+	swift build -c release --product lessonlink
+	scripts/bench-runners
 
 format:
 	swift format --in-place --recursive $(SWIFT_SOURCES)

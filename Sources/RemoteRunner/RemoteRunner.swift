@@ -143,12 +143,10 @@ public struct RemoteRunner: Service {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         logger.info("job accepted", metadata: metadata)
         let progress = LatestProgress()
-        let started = Date()
-        let outcome: Result<Void, Ending> = await withTaskGroup(of: Result<Void, Ending>?.self) { group in
+        let outcome: Result<Timings, Ending> = await withTaskGroup(of: Result<Timings, Ending>?.self) { group in
             group.addTask {
                 do {
-                    try await cancelWhenGracefulShutdown { try await work(job, folder: folder, progress: progress) }
-                    return .success(())
+                    return .success(try await cancelWhenGracefulShutdown { try await work(job, folder: folder, progress: progress) })
                 } catch let ending as Ending {
                     return .failure(ending)
                 } catch RunnerCallError.refused(409, let message) {
@@ -185,8 +183,8 @@ public struct RemoteRunner: Service {
             return first ?? .failure(.shutdown)
         }
         switch outcome {
-        case .success:
-            logger.info("job published", metadata: metadata.merging(["seconds": "\(Int(Date().timeIntervalSince(started)))"]) { $1 })
+        case .success(let timings):
+            logger.info("job published", metadata: metadata.merging(timings.metadata) { $1 })
         case .failure(.gone(let why)):
             logger.notice("job stopped by the server", metadata: metadata.merging(["reason": "\(why)"]) { $1 })
         case .failure(.shutdown):
@@ -209,8 +207,28 @@ public struct RemoteRunner: Service {
         var permanent: Bool
     }
 
-    private func work(_ job: RunnerJobs.Assignment, folder: String, progress: LatestProgress) async throws {
+    /// Seconds each step of a job took: the runner protocol's cost (download, upload, the
+    /// server's check and publish) against the transcode's.
+    struct Timings {
+        var download = 0.0, transcode = 0.0, upload = 0.0, publish = 0.0
+
+        var metadata: Logger.Metadata {
+            ["download": "\(Self.format(download))", "transcode": "\(Self.format(transcode))", "upload": "\(Self.format(upload))",
+             "publish": "\(Self.format(publish))"]
+        }
+
+        static func format(_ seconds: Double) -> String { String(format: "%.3f", seconds) }
+    }
+
+    private func work(_ job: RunnerJobs.Assignment, folder: String, progress: LatestProgress) async throws -> Timings {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var timings = Timings()
+        var mark = Date()
+        func lap() -> Double {
+            let now = Date()
+            defer { mark = now }
+            return now.timeIntervalSince(mark)
+        }
         let source = "\(folder)/source"
         try await http.download("/api/v1/runners/jobs/\(job.jobId)/source", job: job.jobToken, to: source, size: job.sourceSize)
         if let expected = job.sourceSha256 {
@@ -222,6 +240,7 @@ public struct RemoteRunner: Service {
             ladderPath = "\(folder)/ladder.yaml"
             try ladder.write(toFile: ladderPath!, atomically: true, encoding: .utf8)
         }
+        timings.download = lap()
         let output = "\(folder)/out"
         let transcoder = ChildTranscoder(executable: settings.executable, ladderPath: ladderPath, threads: settings.threads, nice: settings.nice)
         let result: LadderResult
@@ -232,9 +251,13 @@ public struct RemoteRunner: Service {
             if failure.stopped { throw CancellationError() }
             throw Ending.failed(failure.message, permanent: failure.permanent)
         }
+        timings.transcode = lap()
         let files = try await upload(output, job: job)
+        timings.upload = lap()
         let manifest = RunnerJobs.ResultManifest(files: files, video: result.video, audio: result.audio, duration: result.duration)
         try await http.send(.POST, "/api/v1/runners/jobs/\(job.jobId)/success", job: job.jobToken, body: manifest)
+        timings.publish = lap()
+        return timings
     }
 
     private func transcode(
