@@ -80,6 +80,14 @@ struct ConfigNode {
         return value
     }
 
+    func boolean() throws(MediaError) -> Bool {
+        switch try string() {
+        case "true": return true
+        case "false": return false
+        case let other: throw invalid("expected true or false, found '\(other)'")
+        }
+    }
+
     func fraction() throws(MediaError) -> Double {
         let text = try string()
         guard let value = Double(text), value >= 0, value < 1 else {

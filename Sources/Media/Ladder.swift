@@ -60,6 +60,11 @@ public struct Ladder: Sendable, Equatable {
     public var posterPosition: Double
     /// How a live source is relayed.
     public var live: Live = Live()
+    /// `video.passthrough`: when a source's video already fits the top tier (H.264 players take,
+    /// within the tier's rate cap, a keyframe at least every segment), the top tier is the source's
+    /// own packets and only the lower tiers are encoded — about half the work of a classroom
+    /// recording. Off: every tier is encoded.
+    public var passthrough = true
 
     /// The live ladder: the source's own H.264 on top (never re-encoded), then these tiers of the
     /// ladder encoded in real time, then the first audio tier.
@@ -162,7 +167,7 @@ extension Ladder {
         }
 
         let videoNode = try top.require("video")
-        let video = try videoNode.mapping(allowed: ["preset", "tiers"])
+        let video = try videoNode.mapping(allowed: ["preset", "tiers", "passthrough"])
         let preset = try video.require("preset").string()
         let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
         if !presets.contains(preset) {
@@ -211,6 +216,7 @@ extension Ladder {
         self.init(
             preset: preset, keyframeInterval: keyframeInterval, segmentDuration: segmentDuration, video: tiers,
             sampleRate: sampleRate, audio: audioTiers, posterPosition: posterPosition)
+        if let value = video.optional("passthrough") { passthrough = try value.boolean() }
         if let node = try top.optional("live") {
             let live = try node.mapping(allowed: ["tiers", "preset", "segmentDuration", "window", "maxHeight"])
             if let list = try live.optional("tiers") {

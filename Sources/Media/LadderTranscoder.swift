@@ -158,7 +158,12 @@ final class TranscodeJob {
             throw MediaError(.io, step: "preparing the output", message: "\(output.path) already exists")
         }
         let input = try InputFile(path: inputPath, cancellation: cancellation)
-        let plan = try TranscodePlan(source: input.info, ladder: ladder)
+        var plan = try TranscodePlan(source: input.info, ladder: ladder)
+        if plan.passthroughCandidate, let stream = plan.videoStream {
+            plan.decidePassthrough(
+                try SourceScan.read(
+                    path: inputPath, stream: stream, duration: input.info.duration, window: plan.segmentDuration, cancellation: cancellation))
+        }
 
         let parent = output.deletingLastPathComponent()
         let temporary =
@@ -224,6 +229,12 @@ private final class Pipeline {
 
     var videoDecoder: Decoder?
     var filter: VideoFilter?
+    /// The top tier when it is the source's own packets (`plan.passthrough`).
+    var passthrough: HLSTrackWriter?
+    /// The presentation's start in the source stream's time base, taken off every passed-through
+    /// packet and every picture so all tiers share one timeline.
+    var originTicks: Int64 = 0
+    var lastPassthroughDts = Int64.min
     var tiers: [TierWorker] = []
     /// One per tier, each scaling from the previous tier's picture (the first from the source).
     var scalers: [Scaler] = []
@@ -253,19 +264,34 @@ private final class Pipeline {
 
         if let index = plan.videoStream, !plan.video.isEmpty {
             let budget = job.threads > 0 ? job.threads : ProcessInfo.processInfo.activeProcessorCount
-            let allocation = ThreadAllocation(budget: budget, outputs: plan.video)
-            let decoder = try Decoder(stream: input.stream(index), threads: allocation.decoder)
+            let encoded = plan.passthrough ? Array(plan.video.dropFirst()) : plan.video
+            let allocation = ThreadAllocation(budget: budget, outputs: encoded)
+            let stream = input.stream(index)
+            let decoder = try Decoder(stream: stream, threads: allocation.decoder)
             videoDecoder = decoder
             if let description = VideoFilter.description(deinterlace: plan.deinterlace, rotation: plan.rotation) {
                 filter = try VideoFilter(decoder: decoder, description: description)
             }
             encoderTimeBase = AVRational(num: Int32(plan.frameRate.denominator), den: Int32(plan.frameRate.numerator))
+            var frameTicks: Int64 = 1
+            var gopFrames = plan.keyframeInterval * 2
+            if plan.passthrough {
+                // One timeline for every tier: the source's own time base, as the live relay does.
+                encoderTimeBase = stream.pointee.time_base
+                originTicks = Int64((origin / Rational(encoderTimeBase).doubleValue).rounded())
+                frameTicks = max(1, Int64((1 / plan.frameRate.doubleValue / Rational(encoderTimeBase).doubleValue).rounded()))
+                // x264's own keyframe interval is a backstop past the source's longest gap.
+                gopFrames = Int((plan.frameRate.doubleValue * (plan.segmentDuration + 1)).rounded(.up))
+                passthrough = try HLSTrackWriter(
+                    directory: "\(directory)/\(plan.video[0].tier.name)", copying: stream.pointee.codecpar, timeBase: encoderTimeBase,
+                    isVideo: true, segmentDuration: plan.segmentDuration, frameDuration: frameTicks)
+            }
             let color = decoder.context.pointer.pointee
-            for (index, (output, threads)) in zip(plan.video, allocation.encoders).enumerated() {
+            for (index, (output, threads)) in zip(encoded, allocation.encoders).enumerated() {
                 tiers.append(
                     try TierWorker(
-                        output: output, plan: plan, timeBase: encoderTimeBase, threads: threads,
-                        colors: (color.color_primaries, color.color_trc, color.colorspace),
+                        output: output, plan: plan, timeBase: encoderTimeBase, frameTicks: frameTicks, gopFrames: gopFrames,
+                        threads: threads, colors: (color.color_primaries, color.color_trc, color.colorspace),
                         directory: "\(directory)/\(output.tier.name)", queueDepth: index == 0 ? 4 : 12,
                         cancellation: job.cancellation))
                 scalers.append(Scaler(width: output.width, height: output.height, format: AV_PIX_FMT_YUV420P))
@@ -338,6 +364,7 @@ private final class Pipeline {
             let streamIndex = packet.pointer.pointee.stream_index
             track(packet)
             if streamIndex == videoIndex, let decoder = videoDecoder {
+                if let passthrough { try pass(packet, to: passthrough) }
                 try decode(packet, with: decoder, into: frame, handle: handleVideo)
             } else if streamIndex == audioIndex, let decoder = audioDecoder {
                 try decode(packet, with: decoder, into: frame, handle: handleAudio)
@@ -351,6 +378,20 @@ private final class Pipeline {
         }
         if let decoder = audioDecoder { try decode(nil, with: decoder, into: frame, handle: handleAudio) }
         for rendition in audio { try rendition.drain() }
+    }
+
+    /// The top tier, packet for packet: the source's own H.264 on the shared timeline.
+    private func pass(_ packet: Packet, to writer: HLSTrackWriter) throws(MediaError) {
+        let copy = try Packet()
+        try check(av_packet_ref(copy.pointer, packet.pointer), "av_packet_ref")
+        defer { copy.unref() }
+        let p = copy.pointer
+        if p.pointee.pts != lessonlink_nopts() { p.pointee.pts -= originTicks }
+        if p.pointee.dts != lessonlink_nopts() { p.pointee.dts -= originTicks } else { p.pointee.dts = p.pointee.pts }
+        // The muxer takes decode times only forwards; a damaged source's stray packet is left out.
+        guard p.pointee.pts != lessonlink_nopts(), p.pointee.dts > lastPassthroughDts else { return }
+        lastPassthroughDts = p.pointee.dts
+        try writer.write(copy)
     }
 
     /// Remembers how far into the presentation the input has reached, for progress and to spot
@@ -410,6 +451,15 @@ private final class Pipeline {
     private func emitVideo(_ frame: Frame, timeBase: AVRational) throws(MediaError) {
         let f = frame.pointer
         let stamp = f.pointee.best_effort_timestamp != lessonlink_nopts() ? f.pointee.best_effort_timestamp : f.pointee.pts
+        if passthrough != nil {
+            // The source's own timestamps, and a keyframe where the source has one: the lower
+            // tiers then cut their segments where the passed-through top tier does.
+            f.pointee.pts = max(stamp == lessonlink_nopts() ? lastVideoPts + 1 : stamp - originTicks, lastVideoPts + 1)
+            lastVideoPts = f.pointee.pts
+            f.pointee.pict_type = f.pointee.key_frame != 0 ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+            decodedFrames += 1
+            return try distribute(frame, time: Double(f.pointee.pts) * Rational(encoderTimeBase).doubleValue)
+        }
         var pts = lastVideoPts + 1
         if stamp != lessonlink_nopts() {
             let seconds = Double(stamp) * Rational(timeBase).doubleValue - origin
@@ -429,6 +479,10 @@ private final class Pipeline {
             f.pointee.pict_type = AV_PICTURE_TYPE_NONE
         }
         decodedFrames += 1
+        try distribute(frame, time: time)
+    }
+
+    private func distribute(_ frame: Frame, time: Double) throws(MediaError) {
         try choosePoster(frame, time: time)
         // The scaling cascade runs here, on the decode thread (which has time to spare), so every
         // encoder gets its pictures through its own queue: the small tiers can run ahead and keep
@@ -462,6 +516,14 @@ private final class Pipeline {
     private func package() throws(MediaError) -> LadderResult {
         var videoVariants: [HLSPlaylist.VideoVariant] = []
         var summaries: [RenditionSummary] = []
+        if let passthrough, let top = plan.video.first {
+            let track = try passthrough.finish()
+            let folder = "\(directory)/\(top.tier.name)"
+            try writeFile("\(folder)/\(HLSNames.mediaPlaylist)", HLSPlaylist.media(track))
+            try writeFile("\(folder)/\(HLSNames.iFramePlaylist)", HLSPlaylist.iFrames(track))
+            videoVariants.append(.init(folder: top.tier.name, width: top.width, height: top.height, track: track))
+            summaries.append(summary(track, name: top.tier.name, width: top.width, height: top.height))
+        }
         for tier in tiers {
             guard let track = tier.track else { continue }
             let output = tier.output
@@ -550,7 +612,7 @@ private final class TierWorker: @unchecked Sendable {
     private(set) var track: HLSTrack?
 
     init(
-        output: TranscodePlan.VideoOutput, plan: TranscodePlan, timeBase: AVRational, threads: Int,
+        output: TranscodePlan.VideoOutput, plan: TranscodePlan, timeBase: AVRational, frameTicks: Int64, gopFrames: Int, threads: Int,
         colors: (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace), directory: String,
         queueDepth: Int, cancellation: CancellationFlag
     ) throws(MediaError) {
@@ -578,7 +640,7 @@ private final class TierWorker: @unchecked Sendable {
             c.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
             // Keyframes are forced by time on the frames themselves (see emitVideo); x264's own
             // interval is only a backstop, set past the forced one so it never adds a keyframe.
-            c.pointee.gop_size = Int32(plan.keyframeInterval * 2)
+            c.pointee.gop_size = Int32(gopFrames)
             c.pointee.keyint_min = Int32(plan.keyframeInterval)
             c.pointee.rc_max_rate = Int64(tier.maxRate)
             c.pointee.rc_buffer_size = Int32(tier.bufferSize)
@@ -591,7 +653,7 @@ private final class TierWorker: @unchecked Sendable {
         }
         writer = try HLSTrackWriter(
             directory: directory, encoder: encoder, isVideo: true, segmentDuration: plan.segmentDuration,
-            frameDuration: 1)
+            frameDuration: frameTicks)
     }
 
     func start() {

@@ -37,6 +37,16 @@ public struct TranscodePlan: Sendable, Equatable {
     public var sampleRate: Int
     public var posterPosition: Double
     public var preset: String
+    /// The source's video could be the top tier as it is, if its keyframes and rate allow
+    /// (`decidePassthrough`): H.264 in a profile players take, 8-bit 4:2:0, progressive, upright,
+    /// square pixels, exactly the top tier's size, and the ladder allows it.
+    public var passthroughCandidate = false
+    /// The top tier is the source's own packets; the other tiers are encoded with their keyframes
+    /// on the source's, so every tier switches at the same boundaries.
+    public var passthrough = false
+    /// The top tier's rate cap, and the longest keyframe gap the segments allow.
+    var passthroughMaxRate = 0
+    var passthroughKeyframeGap = 0.0
 
     public init(source: MediaInfo, ladder: Ladder) throws(MediaError) {
         let videoStream = source.primaryVideo
@@ -72,6 +82,27 @@ public struct TranscodePlan: Sendable, Equatable {
         keyframeInterval = max(1, Int((ladder.keyframeInterval * frameRate.doubleValue).rounded()))
         deinterlace = details.fieldOrder.isInterlaced
         rotation = details.rotation
+        if ladder.passthrough, let top = video.first, let stream = videoStream {
+            let profiles = ["Baseline", "Constrained Baseline", "Main", "High"]
+            let square = !details.sampleAspectRatio.isValid || details.sampleAspectRatio.doubleValue == 1
+            passthroughCandidate =
+                stream.codec == "h264" && profiles.contains(stream.profile ?? "") && ["yuv420p", "yuvj420p"].contains(details.pixelFormat)
+                && !deinterlace && rotation == 0 && square && top.width == details.width && top.height == details.height
+            // A segment must start on a keyframe and last no longer than the ladder's segments
+            // (players size their buffers by the target duration), nor 4 s.
+            passthroughMaxRate = top.tier.maxRate
+            passthroughKeyframeGap = min(4, segmentDuration)
+        }
+    }
+
+    /// Decides passthrough from a scan of the source's video packets: keyframes (IDR, from the
+    /// first packet on) no further apart than a segment, and no segment-long window above the top
+    /// tier's rate cap.
+    public mutating func decidePassthrough(_ scan: SourceScan) {
+        let slack = frameRate.isValid && frameRate.doubleValue > 0 ? 0.5 / frameRate.doubleValue : 0.02
+        passthrough =
+            passthroughCandidate && scan.startsWithKeyframe && scan.maxKeyframeGap <= passthroughKeyframeGap + slack
+            && scan.peakBitRate <= Double(passthroughMaxRate)
     }
 
     static func videoOutputs(display: (width: Int, height: Int), tiers: [Ladder.VideoTier]) -> [VideoOutput] {

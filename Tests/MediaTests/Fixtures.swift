@@ -36,6 +36,13 @@ actor Fixtures {
             try ffmpeg(["-f", "lavfi", "-i", source, "-f", "lavfi", "-i", tone] + h264 + ["-c:a", "aac", "-shortest", target])
         case "faststart.mp4":
             try ffmpeg(["-f", "lavfi", "-i", source, "-f", "lavfi", "-i", tone] + h264 + ["-c:a", "aac", "-shortest", "-movflags", "+faststart", target])
+        case "recorder.mp4":
+            // What a recording classroom's box writes: H.264 High with B-frames, a closed GOP every
+            // 0.4 s (10 frames), its rate capped under the test ladder's 360p tier.
+            try ffmpeg(
+                ["-f", "lavfi", "-i", source, "-f", "lavfi", "-i", tone] + h264
+                    + ["-g", "10", "-keyint_min", "10", "-sc_threshold", "0", "-b:v", "500k", "-maxrate", "600k", "-bufsize", "600k",
+                       "-c:a", "aac", "-shortest", target])
         case "silent.mp4":
             try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3"] + h264 + [target])
         case "audio.m4a":

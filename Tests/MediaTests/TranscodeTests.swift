@@ -88,6 +88,85 @@ struct TranscodeTests {
         #expect(result.speed > 0 && result.elapsed > 0)
     }
 
+    @Test("A recording that fits the top tier is passed through; the other tiers switch where it does")
+    func passthrough() async throws {
+        let source = try await Fixtures.shared.path("recorder.mp4")
+        let (result, output, hls) = try await transcode("recorder.mp4")
+        defer { try? FileManager.default.removeItem(at: output.deletingLastPathComponent()) }
+        #expect(result.video.map(\.name) == ["360p", "240p", "144p"])
+
+        // The top tier is the source's packets, byte for byte in size and order, keyframes included.
+        func packets(_ path: String) throws -> [String] {
+            let json = try ffprobe(path, ["-select_streams", "v", "-show_entries", "packet=size,flags"])
+            return (json["packets"] as? [[String: Any]] ?? []).map { "\($0["size"] ?? "")\(($0["flags"] as? String ?? "").prefix(1))" }
+        }
+        let top = try hls.joined("360p")
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        let original = try packets(source)
+        #expect(try packets(top) == original && original.count == 75)
+        let sourceKeyframes = try HLSInspector.keyframeTimes(source)
+        #expect(sourceKeyframes == [0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8])
+
+        // Every tier: keyframes where the source has them, the same segments, each opening on a keyframe.
+        var segmentation: [[Double]] = []
+        for tier in result.video {
+            let joined = try hls.joined(tier.name)
+            defer { try? FileManager.default.removeItem(atPath: joined) }
+            #expect(try HLSInspector.keyframeTimes(joined) == sourceKeyframes, "\(tier.name)")
+            let playlist = try hls.media("\(tier.name)/index.m3u8")
+            segmentation.append(playlist.segments.map(\.duration))
+            var start = 0.0
+            for segment in playlist.segments {
+                let alone = try hls.joined(tier.name, segments: [segment.uri])
+                defer { try? FileManager.default.removeItem(atPath: alone) }
+                let times = try HLSInspector.keyframeTimes(alone)
+                #expect(abs((times.first ?? -1) - start) < 1e-3, "\(tier.name)/\(segment.uri) opens on a keyframe at \(start)")
+                start += segment.duration
+            }
+            let stream = try hls.probeStream(tier.name)
+            #expect(stream["nb_read_frames"] as? String == "75", "\(tier.name): every frame, once")
+        }
+        #expect(segmentation.allSatisfy { $0 == segmentation[0] } && segmentation[0].count == 4, "\(segmentation)")
+        // The whole ladder plays: ffmpeg decodes the master playlist without a complaint.
+        let decoded = try Fixtures.run("ffmpeg", ["-v", "error", "-i", output.appendingPathComponent("master.m3u8").path, "-map", "0", "-f", "null", "-"])
+        #expect(decoded.isEmpty)
+
+        // Turned off in the ladder, the same source is encoded like any other.
+        var encoding = testLadder
+        encoding.passthrough = false
+        let (_, again, encoded) = try await transcode("recorder.mp4", ladder: encoding)
+        defer { try? FileManager.default.removeItem(at: again.deletingLastPathComponent()) }
+        let reencoded = try encoded.joined("360p")
+        defer { try? FileManager.default.removeItem(atPath: reencoded) }
+        #expect(try packets(reencoded) != original)
+    }
+
+    @Test("Passthrough needs H.264 at the top tier's size, keyframes a segment apart and a rate under the cap")
+    func passthroughRules() async throws {
+        let fits = SourceScan(startsWithKeyframe: true, maxKeyframeGap: 0.8, peakBitRate: 900_000)
+        let info = try MediaInfo.probe(try await Fixtures.shared.path("recorder.mp4"))
+        var plan = try TranscodePlan(source: info, ladder: testLadder)
+        #expect(plan.passthroughCandidate)
+        plan.decidePassthrough(fits)
+        #expect(plan.passthrough)
+        for scan in [
+            SourceScan(startsWithKeyframe: false, maxKeyframeGap: 0.8, peakBitRate: 900_000),
+            SourceScan(startsWithKeyframe: true, maxKeyframeGap: 1.2, peakBitRate: 900_000),
+            SourceScan(startsWithKeyframe: true, maxKeyframeGap: 0.8, peakBitRate: 1_100_000),
+        ] {
+            plan.decidePassthrough(scan)
+            #expect(!plan.passthrough, "\(scan)")
+        }
+        // Taller than the top tier (it would be scaled down), or a ladder that forbids it: never.
+        var smaller = testLadder
+        smaller.video.removeFirst()
+        #expect(try TranscodePlan(source: info, ladder: smaller).passthroughCandidate == false)
+        #expect(try TranscodePlan(source: try MediaInfo.probe(try await Fixtures.shared.path("interlaced.mp4")), ladder: testLadder).passthroughCandidate == false)
+        var off = testLadder
+        off.passthrough = false
+        #expect(try TranscodePlan(source: info, ladder: off).passthroughCandidate == false)
+    }
+
     @Test("Master playlist attributes match the media actually written")
     func master() async throws {
         let (result, output, hls) = try await transcode("clip.mp4")
