@@ -6,7 +6,7 @@
 #   make install        install as a systemd service (/usr/local/bin, /etc/lessonlink, /var/lib/lessonlink)
 #   make build          debug build of everything
 #   make release        optimised build (CI builds it too: some compiler bugs only show there)
-#   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder)
+#   make bench-ladder   ladder benchmark against the ffmpeg CLI (scripts/bench-ladder), then a passed-through recording
 #   make bench-delivery segment delivery against nginx with wrk, and 135 classrooms playing at once
 #   make bench-packs    a 2 GB pack: ZIP download against nginx, lessonlink mirror against curl
 #   make bench-session  one synchronized session in 135 classrooms (132 simulated, 3 Chromium kiosks)
@@ -73,6 +73,7 @@ test: test-deps
 
 bench-ladder: deps
 	scripts/bench-ladder
+	scripts/bench-ladder --case recorder --skip-per-tier
 
 bench-delivery: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="wrk nginx-light sqlite3"

@@ -95,6 +95,12 @@ let package = Package(
             ],
             swiftSettings: exposing
         ),
+        // S3-compatible object storage: Signature V4 on swift-crypto (no SDK).
+        .target(
+            name: "ObjectStorage",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // A transcoding runner on another machine: jobs over HTTP from a LessonLink server.
         .target(
             name: "RemoteRunner",
@@ -313,6 +319,11 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: ["Live", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ObjectStorageTests",
+            dependencies: ["ObjectStorage", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -11,8 +11,8 @@ struct QueueFixture {
     let recordingId: Int64
     var queue: JobQueue
 
-    init(maxAttempts: Int = 3) async throws {
-        database = try AppDatabase.inMemory()
+    init(maxAttempts: Int = 3, migrations: [AppDatabase.Migration] = []) async throws {
+        database = try AppDatabase.inMemory(migrations: migrations)
         recordingId = try await database.write { db in
             try db.execute(sql: """
                 INSERT INTO district(id, name) VALUES (1, '城关学区');

@@ -17,21 +17,10 @@ private struct RunnerFixture {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("lessonlink-runners-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: "\(root)/sources/1", withIntermediateDirectories: true)
         try Data(repeating: 7, count: 5000).write(to: URL(fileURLWithPath: "\(root)/sources/1/source.mp4"))
-        database = try AppDatabase.inMemory(migrations: RunnerStore.migrations)
-        recordingId = try await database.write { db in
-            try db.execute(sql: """
-                INSERT INTO district(id, name) VALUES (1, '城关学区');
-                INSERT INTO school(id, districtId, name, kind) VALUES (1, 1, '城关小学', 'lead');
-                INSERT INTO person(id, username, displayName, passwordHash, role, schoolId, districtId, createdAt)
-                    VALUES (1, 'wang', '王丽', 'x', 'teacher', 1, 1, '2026-01-01');
-                """)
-            var recording = Recording(title: "秋天的雨", teacherId: 1, schoolId: 1, state: .queued)
-            recording.sourcePath = "sources/1/source.mp4"
-            recording.mediaInfo = SourceMedia(container: "mov,mp4", duration: 3, bitRate: 1000, size: 5000)
-            try RecordingStore.insert(&recording, db)
-            try JobQueue.enqueue(recordingId: recording.id!, maxAttempts: 4, db)
-            return recording.id!
-        }
+        let queued = try await QueueFixture(maxAttempts: 4, migrations: RunnerStore.migrations)
+        _ = try await queued.enqueue()
+        database = queued.database
+        recordingId = queued.recordingId
         jobs = RunnerJobs(
             queue: JobQueue(database: database, leaseDuration: 30, retryDelay: 0, maxAttempts: 4), runners: RunnerStore(database: database),
             storageRoot: root, ladder: "segmentDuration: 4\n")
