@@ -287,12 +287,7 @@ public struct RemoteRunner: Service {
         let received: Received = try await http.json(.GET, "/api/v1/runners/jobs/\(job.jobId)/files", job: job.jobToken)
         let have = Dictionary(received.files.map { ($0.path, $0.size) }, uniquingKeysWith: { first, _ in first })
         var entries: [RunnerJobs.ResultFile] = []
-        let enumerator = FileManager.default.enumerator(atPath: output)
-        var paths: [String] = []
-        while let relative = enumerator?.nextObject() as? String {
-            if enumerator?.fileAttributes?[.type] as? FileAttributeType == .typeRegular { paths.append(relative) }
-        }
-        for relative in paths.sorted() {
+        for relative in RunnerJobs.files(below: output).keys.sorted() {
             let path = "\(output)/\(relative)"
             let (size, sha) = try FileDigest.of(path)
             entries.append(.init(path: relative, size: size, sha256: sha))

@@ -139,12 +139,17 @@ public struct RunnerJobs: Sendable {
 
     /// The files received so far for a held job (a runner resumes its upload from here).
     public func received(_ job: TranscodeJob) -> [String: Int64] {
-        let staging = media.staging(job)
+        Self.files(below: media.staging(job)).filter { !$0.key.hasSuffix(".part") }
+    }
+
+    /// Every regular file below `folder` (relative paths) with its size: a result as the runner
+    /// made it, or as the server received it.
+    public static func files(below folder: String) -> [String: Int64] {
         var found: [String: Int64] = [:]
-        let enumerator = FileManager.default.enumerator(atPath: staging)
+        let enumerator = FileManager.default.enumerator(atPath: folder)
         while let relative = enumerator?.nextObject() as? String {
             let attributes = enumerator?.fileAttributes
-            guard attributes?[.type] as? FileAttributeType == .typeRegular, !relative.hasSuffix(".part") else { continue }
+            guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
             found[relative] = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
         }
         return found

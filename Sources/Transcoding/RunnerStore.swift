@@ -139,6 +139,14 @@ public struct RunnerStore: Sendable {
         try await database.read { db in try Runner.order(Column("id")).fetchAll(db) }
     }
 
+    /// The queue against the runners: media seconds waiting, the measured speed of the runners not
+    /// revoked together, and the time they take to drain it (nil until one has a speed).
+    public func drain(_ queue: JobQueue) async throws -> (waiting: Double, speed: Double, seconds: Double?) {
+        let waiting = try await queue.pendingMediaSeconds()
+        let speed = try await list().filter { $0.revokedAt == nil }.compactMap(\.speed).reduce(0, +)
+        return (waiting, speed, speed > 0 ? waiting / speed : nil)
+    }
+
     func recordSuccess(_ id: Int64, mediaSeconds: Double, workSeconds: Double) async throws {
         try await database.write { db in
             try db.execute(

@@ -95,7 +95,8 @@ struct RunnersCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try await options.load()
             let database = try config.openDatabase()
-            let runners = try await RunnerStore(database: database).list()
+            let store = RunnerStore(database: database)
+            let runners = try await store.list()
             print("id".padded(5) + "name".padded(24) + "last contact".padded(22) + "jobs".padded(7) + "failures".padded(10) + "speed")
             for runner in runners {
                 let contact = runner.revokedAt != nil ? "revoked" : runner.lastContactAt.map { ISO8601DateFormatter().string(from: $0) } ?? "never"
@@ -103,11 +104,10 @@ struct RunnersCommand: AsyncParsableCommand {
                     "\(runner.id ?? 0)".padded(5) + runner.name.padded(24) + contact.padded(22) + "\(runner.jobsDone)".padded(7)
                         + "\(runner.failures)".padded(10) + (runner.speed.map { String(format: "%.2f× real time", $0) } ?? "—"))
             }
-            let waiting = try await config.jobQueue(database).pendingMediaSeconds()
-            let speed = runners.filter { $0.revokedAt == nil }.compactMap(\.speed).reduce(0, +)
+            let drain = try await store.drain(config.jobQueue(database))
             print(
-                String(format: "queue: %.1f h of video", waiting / 3600)
-                    + (speed > 0 ? String(format: "; %.1f h to drain at the runners' measured %.2f× real time", waiting / speed / 3600, speed) : ""))
+                String(format: "queue: %.1f h of video", drain.waiting / 3600)
+                    + (drain.seconds.map { String(format: "; %.1f h to drain at the runners' measured %.2f× real time", $0 / 3600, drain.speed) } ?? ""))
         }
     }
 

@@ -63,14 +63,13 @@ struct RunnersController {
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> RunnerList {
         try requireAdmin(context)
         let runners = try await jobs.runners.list()
-        let waiting = try await jobs.queue.pendingMediaSeconds()
-        let speed = runners.filter { $0.revokedAt == nil }.compactMap(\.speed).reduce(0, +)
+        let drain = try await jobs.runners.drain(jobs.queue)
         return RunnerList(
             items: runners.map {
                 RunnerView(
                     id: $0.id ?? 0, name: $0.name, createdAt: $0.createdAt, lastContactAt: $0.lastContactAt, revokedAt: $0.revokedAt,
                     jobsDone: $0.jobsDone, failures: $0.failures, speed: $0.speed)
-            }, queueSeconds: waiting, drainSeconds: speed > 0 ? waiting / speed : nil)
+            }, queueSeconds: drain.waiting, drainSeconds: drain.seconds)
     }
 
     @Sendable func registrationToken(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<TokenResponse> {
