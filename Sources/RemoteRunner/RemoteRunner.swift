@@ -61,16 +61,9 @@ public struct RemoteRunner: Service {
 
     /// Spends a registration token: the runner's own token, to keep.
     public static func register(server: String, registrationToken: String, name: String) async throws -> (id: Int64, token: String) {
-        struct Body: Encodable {
-            var registrationToken: String
-            var name: String
-        }
-        struct Registered: Decodable {
-            var runnerId: Int64
-            var runnerToken: String
-        }
         let http = RunnerHTTP(server: server.hasSuffix("/") ? String(server.dropLast()) : server, token: nil)
-        let registered: Registered = try await http.json(.POST, "/api/v1/runners/register", body: Body(registrationToken: registrationToken, name: name))
+        let registered: RunnerMessages.Registered = try await http.json(
+            .POST, "/api/v1/runners/register", body: RunnerMessages.Registration(registrationToken: registrationToken, name: name))
         return (registered.runnerId, registered.runnerToken)
     }
 
@@ -106,13 +99,9 @@ public struct RemoteRunner: Service {
         }
     }
 
-    struct Offers: Decodable {
-        var jobs: [RunnerJobs.Offer]
-    }
-
     /// Takes and runs one job if there is one; false when there was none.
     private func takeOne() async throws -> Bool {
-        let offers: Offers = try await http.json(.POST, "/api/v1/runners/jobs/request")
+        let offers: RunnerMessages.Offers = try await http.json(.POST, "/api/v1/runners/jobs/request")
         for offer in offers.jobs {
             let assignment: RunnerJobs.Assignment
             do {
@@ -169,7 +158,7 @@ public struct RemoteRunner: Service {
                     do {
                         try await http.send(
                             .POST, "/api/v1/runners/jobs/\(job.jobId)/update", job: job.jobToken,
-                            body: Update(progress: fraction, etaSeconds: eta))
+                            body: RunnerMessages.Progress(progress: fraction, etaSeconds: eta))
                     } catch RunnerCallError.refused(let status, let message) where status == 409 || status == 401 {
                         return .failure(.gone(message))
                     } catch {
@@ -192,19 +181,9 @@ public struct RemoteRunner: Service {
             logger.info("job given back", metadata: metadata)
         case .failure(.failed(let message, let permanent)):
             _ = try? await http.send(
-                .POST, "/api/v1/runners/jobs/\(job.jobId)/error", job: job.jobToken, body: Failure(message: message, permanent: permanent))
+                .POST, "/api/v1/runners/jobs/\(job.jobId)/error", job: job.jobToken, body: RunnerMessages.Failure(message: message, permanent: permanent))
             logger.warning("job failed", metadata: metadata.merging(["error": "\(message)"]) { $1 })
         }
-    }
-
-    struct Update: Encodable {
-        var progress: Double
-        var etaSeconds: Double?
-    }
-
-    struct Failure: Encodable {
-        var message: String
-        var permanent: Bool
     }
 
     /// Seconds each step of a job took: the runner protocol's cost (download, upload, the
@@ -274,17 +253,9 @@ public struct RemoteRunner: Service {
         }
     }
 
-    struct Received: Decodable {
-        struct File: Decodable {
-            var path: String
-            var size: Int64
-        }
-        var files: [File]
-    }
-
     /// Sends every file of the result the server does not have yet; returns the manifest entries.
     private func upload(_ output: String, job: RunnerJobs.Assignment) async throws -> [RunnerJobs.ResultFile] {
-        let received: Received = try await http.json(.GET, "/api/v1/runners/jobs/\(job.jobId)/files", job: job.jobToken)
+        let received: RunnerMessages.Received = try await http.json(.GET, "/api/v1/runners/jobs/\(job.jobId)/files", job: job.jobToken)
         let have = Dictionary(received.files.map { ($0.path, $0.size) }, uniquingKeysWith: { first, _ in first })
         var entries: [RunnerJobs.ResultFile] = []
         for relative in RunnerJobs.files(below: output).keys.sorted() {

@@ -49,6 +49,17 @@ def free_udp_ports(count: int) -> range:
     raise RuntimeError("no free UDP ports")
 
 
+def wait_until_up(base: str, attempts=200) -> bool:
+    """Whether a server at `base` answers /healthz within about ten seconds."""
+    for _ in range(attempts):
+        try:
+            if requests.get(base + "/healthz", timeout=1).ok:
+                return True
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    return False
+
+
 class Server:
     """One `lessonlink serve` process over a storage root seeded with the demo county, with its
     live relay on ports of its own (RTMP, and a few UDP ports for SRT)."""
@@ -72,12 +83,8 @@ class Server:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([str(BINARY), "serve", "--http-port", str(self.port), *self.arguments],
                                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            try:
-                if requests.get(self.base + "/healthz", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        if wait_until_up(self.base):
+            return self
         self.process.kill()
         raise RuntimeError("the server did not start: " + self.log.read_text(errors="replace"))
 

@@ -17,7 +17,7 @@ import requests
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import BINARY, ROOT, api_token, free_port, ready_lesson
+from conftest import BINARY, ROOT, api_token, free_port, ready_lesson, wait_until_up
 
 MIRROR_BINARY = BINARY.parent / "lessonlink-mirror"
 
@@ -231,12 +231,7 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if requests.get(base + "/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        assert wait_until_up(base)
         maps = Path(f"/proc/{lan.pid}/maps").read_text()
         assert "libavcodec" not in maps and "libsqlite3" not in maps, "the mirror's server links neither FFmpeg nor SQLite"
         index = requests.get(base + "/")
@@ -265,12 +260,7 @@ def test_token_command_export_import_and_lan_serving(county, server, pack, tmp_p
     alias = subprocess.Popen([str(BINARY), "serve", "--mirror", str(offline), "--http-port", str(port)], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        assert wait_until_up(f"http://127.0.0.1:{port}")
         assert "三年级语文 荷花（桥头小学版）" in requests.get(f"http://127.0.0.1:{port}/").text
     finally:
         alias.terminate()

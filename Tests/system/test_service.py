@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import BINARY, FAST, ROOT, free_port
+from conftest import BINARY, FAST, ROOT, free_port, wait_until_up
 
 
 def test_first_start_hands_the_admin_password_to_a_log_file_at_once_and_to_a_private_file():
@@ -35,12 +35,7 @@ def test_first_start_hands_the_admin_password_to_a_log_file_at_once_and_to_a_pri
         secret = storage / "secrets" / "initial-admin-password"
         assert secret.read_text().strip() == password
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-        for _ in range(200):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        assert wait_until_up(f"http://127.0.0.1:{port}")
         signed_in = requests.post(f"http://127.0.0.1:{port}/api/v1/sessions", json={"username": "admin", "password": password})
         assert signed_in.status_code == 201 and signed_in.json()["person"]["mustChangePassword"], signed_in.text
 

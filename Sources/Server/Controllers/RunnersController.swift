@@ -104,55 +104,22 @@ struct RunnersController {
         return routes
     }
 
-    struct RegisterRequest: Decodable {
-        var registrationToken: String
-        var name: String
-    }
-
-    struct RegisterResponse: ResponseEncodable {
-        var runnerId: Int64
-        var name: String
-        /// Shown once: the runner keeps it.
-        var runnerToken: String
-    }
-
-    struct Offers: ResponseEncodable {
-        var jobs: [RunnerJobs.Offer]
-    }
-
-    struct UpdateRequest: Decodable {
-        var progress: Double
-        var etaSeconds: Double?
-    }
-
     struct UpdateResponse: ResponseEncodable {
         var `continue`: Bool
     }
 
-    struct ReceivedFiles: ResponseEncodable {
-        struct File: Encodable {
-            var path: String
-            var size: Int64
-        }
-        var files: [File]
-    }
-
-    struct ErrorRequest: Decodable {
-        var message: String
-        var permanent: Bool?
-    }
-
-    @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<RegisterResponse> {
-        let body = try await request.decodeJSON(as: RegisterRequest.self, context: context)
+    @Sendable func register(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<RunnerMessages.Registered> {
+        let body = try await request.decodeJSON(as: RunnerMessages.Registration.self, context: context)
         let name = body.name.trimmingCharacters(in: .whitespaces)
         guard (1...100).contains(name.count) else { throw APIError.badRequest("name the runner in 1 to 100 characters") }
         let (runner, token) = try await mapped { try await jobs.runners.register(registrationToken: body.registrationToken, name: name) }
-        return EditedResponse(status: .created, response: RegisterResponse(runnerId: runner.id ?? 0, name: runner.name, runnerToken: token))
+        return EditedResponse(
+            status: .created, response: RunnerMessages.Registered(runnerId: runner.id ?? 0, name: runner.name, runnerToken: token))
     }
 
-    @Sendable func requestJobs(_ request: Request, context: AppRequestContext) async throws -> Offers {
+    @Sendable func requestJobs(_ request: Request, context: AppRequestContext) async throws -> RunnerMessages.Offers {
         _ = try await runner(request)
-        return Offers(jobs: try await jobs.available())
+        return RunnerMessages.Offers(jobs: try await jobs.available())
     }
 
     @Sendable func accept(_ request: Request, context: AppRequestContext) async throws -> RunnerJobs.Assignment {
@@ -169,7 +136,7 @@ struct RunnersController {
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> UpdateResponse {
         let (runner, token, job) = try await held(request, context)
-        let body = try await request.decodeJSON(as: UpdateRequest.self, context: context)
+        let body = try await request.decodeJSON(as: RunnerMessages.Progress.self, context: context)
         guard body.progress.isFinite, (0...1).contains(body.progress) else { throw APIError.badRequest("progress is a fraction from 0 to 1") }
         guard try await jobs.update(job, runner: runner, token: token, progress: body.progress, eta: body.etaSeconds) else {
             throw Self.gone(job.id ?? 0)
@@ -177,9 +144,9 @@ struct RunnersController {
         return UpdateResponse(continue: true)
     }
 
-    @Sendable func received(_ request: Request, context: AppRequestContext) async throws -> ReceivedFiles {
+    @Sendable func received(_ request: Request, context: AppRequestContext) async throws -> RunnerMessages.Received {
         let (_, _, job) = try await held(request, context)
-        return ReceivedFiles(files: jobs.received(job).sorted { $0.key < $1.key }.map { .init(path: $0.key, size: $0.value) })
+        return RunnerMessages.Received(files: jobs.received(job).sorted { $0.key < $1.key }.map { .init(path: $0.key, size: $0.value) })
     }
 
     /// One result file, whole: written beside its name and renamed once complete, so a cut
@@ -214,7 +181,7 @@ struct RunnersController {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
-        return try PacksController.json(ReceivedFiles.File(path: relative, size: size), status: .created)
+        return try PacksController.json(RunnerMessages.Received.File(path: relative, size: size), status: .created)
     }
 
     @Sendable func success(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -226,7 +193,7 @@ struct RunnersController {
 
     @Sendable func failure(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (runner, token, job) = try await held(request, context)
-        let body = try await request.decodeJSON(as: ErrorRequest.self, context: context)
+        let body = try await request.decodeJSON(as: RunnerMessages.Failure.self, context: context)
         let message = String(body.message.prefix(2000))
         try await jobs.fail(job, runner: runner, token: token, message: message.isEmpty ? "no reason given" : message, permanent: body.permanent ?? false)
         return Response(status: .noContent)
@@ -292,3 +259,6 @@ struct RunnersController {
 }
 
 extension RunnerJobs.Assignment: ResponseEncodable {}
+extension RunnerMessages.Registered: ResponseEncodable {}
+extension RunnerMessages.Offers: ResponseEncodable {}
+extension RunnerMessages.Received: ResponseEncodable {}
