@@ -23,9 +23,9 @@ APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev libswsca
 	libswresample-dev libavfilter-dev libsqlite3-dev zlib1g-dev libqrencode-dev ffmpeg
 # Tests only: a real browser for the web pages (and a CJK font, so its screenshots show Chinese),
 # a QR decoder for the printed certificate, systemd-analyze for the service units, and real clients from PyPI (with an independent
-# credential verifier: rfc8785, base58, cryptography).
+# credential verifier: rfc8785, base58, cryptography; moto's S3 server and boto3 for object storage).
 TEST_APT_PACKAGES := chromium chromium-driver fonts-wqy-microhei zbar-tools systemd
-PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography m3u8
+PYTHON_PACKAGES := tuspy selenium pytest requests schemathesis rfc8785 base58 cryptography m3u8 'moto[server]' boto3
 SWIFT_SOURCES := Package.swift Sources Tests
 
 .PHONY: serve seed install test build release bench-ladder bench-delivery bench-packs bench-session bench-orders bench-live bench-runners format lint deps test-deps apt-install clean
@@ -35,7 +35,7 @@ deps:
 
 test-deps: deps
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
-	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis, rfc8785, base58, cryptography, m3u8" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
+	@python3 -c "import tusclient, selenium, pytest, requests, schemathesis, rfc8785, base58, cryptography, m3u8, moto.server, boto3" 2>/dev/null || python3 -m pip install -q $(PYTHON_PACKAGES)
 
 apt-install:
 	@missing=""; for p in $(PACKAGES); do \

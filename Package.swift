@@ -98,7 +98,13 @@ let package = Package(
         // S3-compatible object storage: Signature V4 on swift-crypto (no SDK).
         .target(
             name: "ObjectStorage",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // A transcoding runner on another machine: jobs over HTTP from a LessonLink server.
@@ -148,6 +154,7 @@ let package = Package(
             dependencies: [
                 "Catalog",
                 "Media",
+                "ObjectStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,6 +189,8 @@ let package = Package(
                 "HLS",
                 "Media",
                 "PackSync",
+                "ObjectStorage",
+                "Transcoding",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -250,6 +259,8 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Backup",
+                "ObjectStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "CLinux",
                 "CQREncode",
                 "Catalog",
@@ -305,7 +316,7 @@ let package = Package(
             swiftSettings: exposing
         ),
         // What every test target shares: built binaries, one process runner, scratch folders.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["ObjectStorage"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "MediaTests",
             dependencies: ["Media", "HLS", "TestSupport"],
@@ -323,7 +334,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ObjectStorageTests",
-            dependencies: ["ObjectStorage", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ObjectStorage", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -353,7 +364,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TranscodingTests",
-            dependencies: ["Transcoding", "Catalog", "Media", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Transcoding", "Catalog", "Media", "TestSupport", "ObjectStorage", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: exposing
         ),
         .testTarget(

@@ -45,13 +45,16 @@ public final class PackPublishing: Service, Sendable {
     }
 
     public let publisher: PackPublisher
+    /// The object store, when media lives in one.
+    public let bucket: PackBucket?
     let logger: Logger
     private let statuses = Mutex<[Int64: PublishStatus]>([:])
     private let jobs: AsyncStream<Job>
     private let continuation: AsyncStream<Job>.Continuation
 
-    public init(publisher: PackPublisher, logger: Logger) {
+    public init(publisher: PackPublisher, bucket: PackBucket? = nil, logger: Logger) {
         self.publisher = publisher
+        self.bucket = bucket
         self.logger = logger
         (jobs, continuation) = AsyncStream.makeStream()
     }
@@ -96,12 +99,14 @@ public final class PackPublishing: Service, Sendable {
         }
         do {
             let publisher = self.publisher
+            try await bucket?.fetch(job.plan)
             // Hashing and linking every file reads them all: the thread pool, not the event loop.
             let assembled = try await NIOThreadPool.singleton.runIfActive { [self] in
                 try publisher.assemble(job.plan, viewer: job.viewer) { done, _ in
                     update(pack) { $0.itemsDone = done }
                 }
             }
+            try await bucket?.upload(assembled, from: publisher.store)
             let version = try await publisher.commit(assembled, by: job.viewer)
             update(pack) { status in
                 status.state = .published

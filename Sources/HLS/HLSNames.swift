@@ -46,4 +46,15 @@ public enum HLSNames {
             scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_")
         }
     }
+
+    /// The media type a published file is served with (and stored with, in an object store).
+    public static func contentType(of path: String) -> String {
+        switch path.split(separator: ".").last {
+        case "m3u8": "application/vnd.apple.mpegurl"
+        case "m4s": "video/iso.segment"
+        case "mp4": "video/mp4"
+        case "jpg": "image/jpeg"
+        default: "application/octet-stream"
+        }
+    }
 }

@@ -53,6 +53,31 @@ public enum HLSPlaylist {
         return lines.joined(separator: "\n")
     }
 
+    /// The playlist with every URI — a line that is not a tag, and a tag's `URI="…"` — replaced by
+    /// `transform`'s answer. Used to point a playlist's segments at an object store.
+    public static func mapURIs(_ text: String, _ transform: (String) -> String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let line = String(line)
+            if line.isEmpty { return line }
+            if !line.hasPrefix("#") {
+                let trimmed = line.hasSuffix("\r") ? String(line.dropLast()) : line
+                return transform(trimmed)
+            }
+            guard let start = line.range(of: "URI=\""), let end = line[start.upperBound...].firstIndex(of: "\"") else { return line }
+            return String(line[..<start.upperBound]) + transform(String(line[start.upperBound..<end])) + String(line[end...])
+        }.joined(separator: "\n")
+    }
+
+    /// Every URI the playlist names, in order.
+    public static func references(_ text: String) -> [String] {
+        var found: [String] = []
+        _ = mapURIs(text) { uri in
+            found.append(uri)
+            return uri
+        }
+        return found
+    }
+
     /// The opening lines of a VOD media playlist.
     public static func header(targetDuration: Int) -> [String] {
         [

@@ -13,7 +13,8 @@ import Transcoding
 ///
 /// For each job: accept (the lease) → download the source (resuming with `Range`) → transcode in
 /// a child process exactly as the server's own worker does → upload every result file into the
-/// job's staging folder (files already received are skipped, so a cut upload resumes) → report
+/// job's staging folder over tus (files already received are skipped, a cut one resumes from
+/// the offset the server reports) → report
 /// success with a manifest of every file's size and SHA-256, which the server checks before it
 /// publishes. An update every few seconds carries progress and keeps the lease; a 409 answer
 /// (cancelled, lease lost, runner revoked) stops the child at once. On SIGTERM running jobs are
@@ -234,9 +235,33 @@ public struct RemoteRunner: Service {
         let files = try await upload(output, job: job)
         timings.upload = lap()
         let manifest = RunnerJobs.ResultManifest(files: files, video: result.video, audio: result.audio, duration: result.duration)
-        try await http.send(.POST, "/api/v1/runners/jobs/\(job.jobId)/success", job: job.jobToken, body: manifest)
+        try await reportSuccess(manifest, job: job)
         timings.publish = lap()
         return timings
+    }
+
+    /// Reports the result. While the server cannot store it (503: its object store is down) or
+    /// cannot be reached, the runner asks again with growing pauses — the heartbeats keep the
+    /// lease, and the server keeps the files — for up to about ten minutes.
+    private func reportSuccess(_ manifest: RunnerJobs.ResultManifest, job: RunnerJobs.Assignment) async throws {
+        var pause = 1.0
+        var waited = 0.0
+        while true {
+            do {
+                try await http.send(.POST, "/api/v1/runners/jobs/\(job.jobId)/success", job: job.jobToken, body: manifest)
+                return
+            } catch let error as RunnerCallError {
+                switch error {
+                case .refused(503, _), .network: break
+                default: throw error
+                }
+                guard waited < 600 else { throw error }
+                logger.notice("the server could not take the result yet; asking again", metadata: ["job": "\(job.jobId)", "error": "\(error)"])
+            }
+            try await Task.sleep(for: .seconds(pause))
+            waited += pause
+            pause = min(pause * 2, 60)
+        }
     }
 
     private func transcode(
@@ -266,11 +291,12 @@ public struct RemoteRunner: Service {
             var attempt = 0
             while true {
                 do {
-                    try await http.put("/api/v1/runners/jobs/\(job.jobId)/files/\(relative)", job: job.jobToken, file: path)
+                    try await http.upload("/api/v1/runners/jobs/\(job.jobId)/files", path: relative, job: job.jobToken, file: path)
                     break
                 } catch RunnerCallError.network(let why) where attempt < 5 {
+                    // The server is unreachable: try again later, from where the upload got to.
                     attempt += 1
-                    logger.warning("upload interrupted; sending the file again", metadata: ["file": "\(relative)", "error": "\(why)"])
+                    logger.warning("upload interrupted; resuming", metadata: ["file": "\(relative)", "error": "\(why)"])
                     try await Task.sleep(for: .seconds(Double(attempt)))
                 }
             }

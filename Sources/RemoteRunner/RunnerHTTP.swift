@@ -88,13 +88,68 @@ struct RunnerHTTP: Sendable {
         return try await call(request)
     }
 
-    /// Sends one file whole (`PUT`).
-    func put(_ path: String, job: String, file: String) async throws {
-        guard let data = FileManager.default.contents(atPath: file) else { throw RunnerCallError.local("cannot read \(file)") }
-        var request = request(.PUT, path, job: job)
-        request.headers.add(name: "Content-Type", value: "application/octet-stream")
-        request.body = .bytes(ByteBuffer(data: data))
-        _ = try await call(request, timeout: .minutes(30))
+    /// Sends one result file over tus: where an earlier attempt left a partial upload of the same
+    /// length (`HEAD`), from its offset; else a new upload (`POST`). Bytes go in `PATCH`es of up to
+    /// `chunk`, and a cut one is taken up from the offset the server then reports.
+    func upload(_ collection: String, path: String, job: String, file: String, chunk: Int = 8 << 20) async throws {
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw RunnerCallError.local("cannot read \(file)") }
+        defer { try? handle.close() }
+        let length = Int64(try handle.seekToEnd())
+        let location = "\(collection)/\(path)"
+        var offset: Int64
+        if let state = try await tusOffset(location, job: job), state.length == length {
+            offset = state.offset
+        } else {
+            var create = request(.POST, collection, job: job)
+            create.headers.add(name: "Tus-Resumable", value: "1.0.0")
+            create.headers.add(name: "Upload-Length", value: "\(length)")
+            create.headers.add(name: "Upload-Metadata", value: "path \(Data(path.utf8).base64EncodedString())")
+            _ = try await call(create)
+            offset = 0
+        }
+        var failures = 0
+        while offset < length {
+            try handle.seek(toOffset: UInt64(offset))
+            let bytes = try handle.read(upToCount: chunk) ?? Data()
+            var patch = request(.PATCH, location, job: job)
+            patch.headers.add(name: "Tus-Resumable", value: "1.0.0")
+            patch.headers.add(name: "Upload-Offset", value: "\(offset)")
+            patch.headers.add(name: "Content-Type", value: "application/offset+octet-stream")
+            patch.body = .bytes(ByteBuffer(data: bytes))
+            do {
+                _ = try await call(patch, timeout: .minutes(30))
+                offset += Int64(bytes.count)
+                failures = 0
+            } catch let error as RunnerCallError {
+                switch error {
+                case .network, .refused(409, _): break  // cut, or the server has a different offset: ask it
+                default: throw error
+                }
+                failures += 1
+                guard failures <= 8 else { throw error }
+                try await Task.sleep(for: .seconds(Double(failures)))
+                guard let state = try await tusOffset(location, job: job), state.length == length else {
+                    throw RunnerCallError.local("the server lost the upload of \(path)")
+                }
+                offset = state.offset
+            }
+        }
+    }
+
+    /// Where an upload stands on the server, or nil when it has none by that name.
+    private func tusOffset(_ location: String, job: String) async throws -> (offset: Int64, length: Int64)? {
+        var head = request(.HEAD, location, job: job)
+        head.headers.add(name: "Tus-Resumable", value: "1.0.0")
+        let response: HTTPClientResponse
+        do {
+            response = try await Self.client.execute(head, timeout: .seconds(60))
+        } catch {
+            throw RunnerCallError.network("\(error)")
+        }
+        guard response.status == .ok, let offset = response.headers.first(name: "Upload-Offset").flatMap(Int64.init),
+            let length = response.headers.first(name: "Upload-Length").flatMap(Int64.init)
+        else { return nil }
+        return (offset, length)
     }
 
     /// Downloads to `target` until it has `size` bytes, resuming after a cut with `Range`.

@@ -47,6 +47,11 @@ public func buildApplication(_ config: ServerConfig, logger: Logger? = nil) asyn
 /// Everything the routes and services share, built once from configuration: the database, the
 /// stores, the upload pipeline, the signer, the ladder.
 struct AppServices: Sendable {
+    /// Answers for files in the object store, when media lives in one.
+    var bucketResponder: BucketResponder? {
+        media.bucket.map { BucketResponder(bucket: $0, presigned: config.s3.presigned, lifetime: config.playbackTokenLifetime) }
+    }
+
     let config: ServerConfig
     let database: AppDatabase
     let layout: StorageLayout
@@ -81,6 +86,7 @@ struct AppServices: Sendable {
         let ladder = try Ladder.from(file: config.ladderPath)
         let rubric = try config.rubricPath.map { path throws(Rubric.LoadError) in try Rubric.load(path: path) } ?? .standard
         let objects = ObjectStore(root: layout.objects)
+        let media = config.mediaLayout
         // The certificate key is made at the first start; an unreadable key file stops the server.
         let issuer = config.creditIssuer
         _ = try issuer.keys()
@@ -100,10 +106,10 @@ struct AppServices: Sendable {
             processor: processor,
             uploads: Uploads(database: database, layout: layout, settings: config.uploadSettings, processor: processor),
             metrics: ServerMetrics(), signer: try config.playbackSigner(), ladder: ladder, queue: config.jobQueue(database),
-            media: MediaLayout(storageRoot: layout.root), objects: objects, packs: PackStore(database: database),
+            media: media, objects: objects, packs: PackStore(database: database),
             publishing: PackPublishing(
                 publisher: PackPublisher(database: database, store: objects, mediaRoot: layout.media, planner: TierPlanner(ladder: ladder)),
-                logger: logger),
+                bucket: media.bucket.map { PackBucket(media: media, bucket: $0) }, logger: logger),
             sessions: sessions, sessionHub: sessionHub,
             reviews: ReviewStore(database: database, rubric: rubric, issuer: issuer), credits: CreditStore(database: database, issuer: issuer),
             orders: orders, orderStats: OrderStats(database: database, hub: orders.hub), live: live,
@@ -150,7 +156,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         MediaController(
             signer: services.signer, mediaRoot: services.layout.media,
             files: FileResponder(cache: SegmentCache(capacity: config.mediaCacheBytes)),
-            liveness: RecordingLiveness(database: database)
+            liveness: RecordingLiveness(database: database), bucket: services.bucketResponder
         ).endpoints, atPath: "media")
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(authenticator: services.authenticator))
     let throttle = LoginThrottle(limit: config.loginAttempts, window: config.loginWindow)
@@ -164,7 +170,9 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         DirectoryController(directory: DirectoryStore(database: database), database: database, planner: TierPlanner(ladder: services.ladder))
             .endpoints)
     api.addRoutes(
-        PacksController(packs: services.packs, publishing: services.publishing, attachmentMaxSize: config.packAttachmentMaxSize)
+        PacksController(
+            packs: services.packs, publishing: services.publishing, attachmentMaxSize: config.packAttachmentMaxSize,
+            bucket: services.bucketResponder)
             .endpoints, atPath: "packs")
     api.addRoutes(
         SyncSessionsController(
@@ -189,7 +197,7 @@ func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(UploadsController(uploads: services.uploads, metrics: metrics).endpoints, atPath: "uploads")
     let runners = RunnersController(
         jobs: RunnerJobs(
-            queue: services.queue, runners: RunnerStore(database: database), storageRoot: services.layout.root,
+            queue: services.queue, runners: RunnerStore(database: database), media: services.media,
             ladder: config.ladderPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }),
         files: FileResponder())
     api.addRoutes(runners.adminRoutes)

@@ -39,6 +39,9 @@ public enum ConfigFile {
     static let keys: [String: Kind] = [
         "http.host": .text, "http.port": .integer,
         "storage.root": .path, "storage.minFreePercent": .number, "database.path": .path,
+        "storage.media": .text, "storage.s3.endpoint": .text, "storage.s3.bucket": .text, "storage.s3.region": .text,
+        "storage.s3.accessKey": .text, "storage.s3.secretKey": .text, "storage.s3.pathStyle": .boolean,
+        "storage.s3.publicEndpoint": .text, "storage.s3.links": .text, "storage.s3.partMegabytes": .integer,
         "transcode.ladder": .path, "transcode.worker": .boolean, "transcode.concurrency": .integer, "transcode.threads": .integer,
         "transcode.node": .text, "transcode.executable": .path, "transcode.nice": .integer, "transcode.leaseSeconds": .number,
         "transcode.retryDelaySeconds": .number, "transcode.maxAttempts": .integer, "transcode.pollSeconds": .number,

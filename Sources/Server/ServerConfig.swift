@@ -3,6 +3,7 @@ import Ingest
 import Configuration
 import Delivery
 import Foundation
+public import ObjectStorage
 import Logging
 import Orders
 import Review
@@ -122,6 +123,10 @@ public struct ServerConfig: Sendable {
     /// `live.nice`: niceness of the live ingest children: above on-demand transcodes.
     public var liveNice = 5
 
+    /// `storage.media`: where published media lives, `disk` (below `storage.root`) or `s3`.
+    public var mediaStorage = "disk"
+    /// `storage.s3.*`: the bucket, when `storage.media` is `s3`.
+    public var s3 = S3Settings()
     /// `storage.minFreePercent`: below this share of the disk free, `/readyz` says storage is not fine.
     public var minFreePercent = 10.0
     /// `transcode.maxQueueWaitSeconds`: a transcode queued longer than this makes `/readyz` say the workers lag.
@@ -165,6 +170,7 @@ public struct ServerConfig: Sendable {
             try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath ?? "/nonexistent/lessonlink.yaml"), allowMissing: true),
         ])
         var config = ServerConfig(reader: reader)
+        _ = try config.mediaBucket()
         config.file = file
         if let file { config.resolvePaths(relativeTo: file, fileValues: fileValues, arguments: arguments, environment: environment) }
         return config
@@ -244,6 +250,14 @@ public struct ServerConfig: Sendable {
         ordersAcceptWithin = reader.int(forKey: "orders.acceptWithinSchoolDays", default: ordersAcceptWithin)
         orderAttachmentMaxSize = reader.int(forKey: "orders.attachmentMaxMegabytes", default: orderAttachmentMaxSize >> 20) << 20
         minFreePercent = reader.double(forKey: "storage.minFreePercent", default: minFreePercent)
+        mediaStorage = reader.string(forKey: "storage.media", default: mediaStorage)
+        s3 = S3Settings(
+            endpoint: reader.string(forKey: "storage.s3.endpoint"), bucket: reader.string(forKey: "storage.s3.bucket"),
+            region: reader.string(forKey: "storage.s3.region", default: s3.region),
+            accessKey: reader.string(forKey: "storage.s3.accessKey"), secretKey: reader.string(forKey: "storage.s3.secretKey", isSecret: true),
+            pathStyle: reader.bool(forKey: "storage.s3.pathStyle", default: s3.pathStyle),
+            publicEndpoint: reader.string(forKey: "storage.s3.publicEndpoint"), links: reader.string(forKey: "storage.s3.links", default: s3.links),
+            partMegabytes: reader.int(forKey: "storage.s3.partMegabytes", default: s3.partMegabytes))
         maxQueueWait = reader.double(forKey: "transcode.maxQueueWaitSeconds", default: maxQueueWait)
         liveRTMPPort = reader.int(forKey: "live.rtmpPort")
         liveRTMPHost = reader.string(forKey: "live.rtmpHost", default: liveRTMPHost)
@@ -279,8 +293,13 @@ extension ServerConfig {
     /// The transcode worker these settings describe.
     public func worker(_ database: AppDatabase, logger: Logger) -> TranscodeWorker {
         TranscodeWorker(
-            queue: jobQueue(database), transcoder: mediaChildren, media: MediaLayout(storageRoot: storageRoot), node: transcodeNode,
+            queue: jobQueue(database), transcoder: mediaChildren, media: mediaLayout, node: transcodeNode,
             concurrency: transcodeConcurrency, pollInterval: transcodePoll, logger: logger)
+    }
+
+    /// Where published media is written: the storage root, and the bucket when there is one.
+    public var mediaLayout: MediaLayout {
+        MediaLayout(storageRoot: storageRoot, bucket: try? mediaBucket())
     }
 
     /// Limits and lifetimes of uploads.
@@ -325,5 +344,84 @@ extension ServerConfig {
     /// the server's database (the server, the CLI's commands, the tests) opens it here.
     public func openDatabase() throws -> AppDatabase {
         try AppDatabase.open(path: databasePath, migrations: Self.migrations)
+    }
+}
+
+/// `storage.s3.*`: an S3-compatible bucket for published media and pack files.
+public struct S3Settings: Sendable, Equatable {
+    /// The store as this server reaches it: `http://127.0.0.1:9000`, `https://s3.cn-north-1.amazonaws.com.cn`.
+    public var endpoint: String?
+    public var bucket: String?
+    public var region = "us-east-1"
+    /// The keys (`storage.s3.secretKey` is better given as `STORAGE_S3_SECRET_KEY` in the
+    /// environment than written in the file).
+    public var accessKey: String?
+    public var secretKey: String?
+    /// `endpoint/bucket/key` (MinIO, Ceph, most self-hosted stores); false: `bucket.endpoint/key`.
+    public var pathStyle = true
+    /// The store's address for players and mirrors, when not `endpoint` (a CDN, a public name).
+    public var publicEndpoint: String?
+    /// `presigned`: players and mirrors fetch segments and pack files from the store with signed
+    /// links; `proxied`: the server fetches them and passes them on (a store players cannot reach).
+    public var links = "presigned"
+    /// Files up to this size go up in one request, bigger ones in parts of this size (at least 5).
+    public var partMegabytes = 8
+
+    public init(
+        endpoint: String? = nil, bucket: String? = nil, region: String = "us-east-1", accessKey: String? = nil, secretKey: String? = nil,
+        pathStyle: Bool = true, publicEndpoint: String? = nil, links: String = "presigned", partMegabytes: Int = 8
+    ) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.region = region
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.pathStyle = pathStyle
+        self.publicEndpoint = publicEndpoint
+        self.links = links
+        self.partMegabytes = partMegabytes
+    }
+
+    /// Whether players get signed links to the store (else the server proxies).
+    public var presigned: Bool { links == "presigned" }
+}
+
+extension ServerConfig {
+    /// The bucket `storage.media: s3` names, nil for `disk`; a setting that cannot work is said.
+    public func mediaBucket() throws(ConfigError) -> S3Bucket? {
+        switch mediaStorage {
+        case "disk": return nil
+        case "s3": break
+        default: throw ConfigError("storage.media is \(mediaStorage); it must be disk or s3")
+        }
+        func required(_ value: String?, _ key: String) throws(ConfigError) -> String {
+            guard let value, !value.isEmpty else { throw ConfigError("storage.media is s3, so \(key) must be set") }
+            return value
+        }
+        func address(_ text: String, _ key: String) throws(ConfigError) -> URL {
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigError("\(key) must be an http:// or https:// address, not \(text)")
+            }
+            return url
+        }
+        guard ["presigned", "proxied"].contains(s3.links) else {
+            throw ConfigError("storage.s3.links is \(s3.links); it must be presigned or proxied")
+        }
+        guard s3.partMegabytes >= 5, s3.partMegabytes <= 5120 else {
+            throw ConfigError("storage.s3.partMegabytes must be between 5 and 5120 (S3's part sizes)")
+        }
+        let endpoint = try address(try required(s3.endpoint, "storage.s3.endpoint"), "storage.s3.endpoint")
+        let bucket = try required(s3.bucket, "storage.s3.bucket")
+        guard bucket.count >= 3, bucket.count <= 63, bucket.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." }) else {
+            throw ConfigError("storage.s3.bucket \(bucket) is not a bucket name (3-63 lower-case letters, digits, - and .)")
+        }
+        let credentials = SignatureV4.Credentials(
+            accessKey: try required(s3.accessKey, "storage.s3.accessKey"), secretKey: try required(s3.secretKey, "storage.s3.secretKey"))
+        let publicEndpoint = try s3.publicEndpoint.map { text throws(ConfigError) in try address(text, "storage.s3.publicEndpoint") }
+        return S3Bucket(
+            location: S3Location(
+                endpoint: endpoint, bucket: bucket, region: s3.region, credentials: credentials, pathStyle: s3.pathStyle,
+                publicEndpoint: publicEndpoint),
+            partSize: s3.partMegabytes << 20)
     }
 }

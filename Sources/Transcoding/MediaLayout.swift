@@ -1,6 +1,8 @@
 import Catalog
 import Foundation
+import HLS
 import Media
+public import ObjectStorage
 
 /// A recording's media folders and the file moves of publishing: the worker's side of
 /// `StorageLayout`.
@@ -8,10 +10,28 @@ import Media
 /// `media/<recording>/v<job>/` is a published version; `media/<recording>/.job-<job>/` is a job's
 /// staging folder, which the transcode child writes into and nothing serves. Publishing — one
 /// rename of the staging folder, then the database transaction — happens only in the worker.
+///
+/// With a `bucket` (`storage.media: s3`) every file of a version is put in the object store
+/// under `media/<recording>/v<job>/` before the version is published, and the local folder then
+/// keeps only the playlists and the poster: a few kilobytes the server answers players from (and
+/// rewrites with links into the store), while the segments — nearly all the bytes — live in the
+/// store alone.
 public struct MediaLayout: Sendable {
     public var storage: StorageLayout
+    public var bucket: S3Bucket?
 
-    public init(storageRoot: String) { storage = StorageLayout(root: storageRoot) }
+    public init(storageRoot: String, bucket: S3Bucket? = nil) {
+        storage = StorageLayout(root: storageRoot)
+        self.bucket = bucket
+    }
+
+    /// Where a version's files are in the bucket.
+    public static func bucketPrefix(_ recordingId: Int64, _ version: String) -> String { "media/\(recordingId)/\(version)" }
+
+    /// The files a version keeps on the server's disk when its media is in a bucket.
+    public static func keptLocally(_ relative: String) -> Bool {
+        relative.hasSuffix(".m3u8") || relative == HLSNames.poster
+    }
 
     public var mediaRoot: String { storage.media }
     public func recordingDirectory(_ recordingId: Int64) -> String { storage.mediaFolder(recordingId) }
@@ -25,8 +45,12 @@ public struct MediaLayout: Sendable {
     }
 
     /// One rename makes the finished staging folder the version folder, then the parent folder is
-    /// synced so the rename survives a power cut before the database says "published".
-    func publish(staging: String, to target: String) throws {
+    /// synced so the rename survives a power cut before the database says "published". With a
+    /// bucket, every file is in the store first: a published version is never missing a segment.
+    func publish(_ job: TranscodeJob, staging: String, to target: String) async throws {
+        if let bucket {
+            try await bucket.upload(folder: staging, to: Self.bucketPrefix(job.recordingId, job.version)) { HLSNames.contentType(of: $0) }
+        }
         if rename(staging, target) != 0 {
             throw MediaError(.io, step: "publishing", message: String(cString: strerror(errno)))
         }
@@ -40,6 +64,60 @@ public struct MediaLayout: Sendable {
 
     func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Removes a version that will not be published after all, here and in the bucket.
+    func discard(_ job: TranscodeJob) async {
+        remove(versionDirectory(job))
+        if let bucket { try? await bucket.delete(prefix: Self.bucketPrefix(job.recordingId, job.version)) }
+    }
+
+    /// With a bucket: removes the local copies of a published version's segments (the store has
+    /// them), keeping playlists and poster — those last changed before `before`, when given, so a
+    /// pack being assembled from fetched files keeps them. Without a bucket, nothing.
+    public func trim(_ folder: String, before: Date? = nil) {
+        guard bucket != nil else { return }
+        for relative in RunnerJobs.files(below: folder).keys where !Self.keptLocally(relative) {
+            let path = "\(folder)/\(relative)"
+            if let before, let changed = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                changed > before
+            {
+                continue
+            }
+            remove(path)
+        }
+    }
+
+    /// Brings a published version's files from the bucket back to its local folder (those not
+    /// there already), for work that reads them all — assembling a resource pack. The next
+    /// sweep trims them again.
+    public func fetch(recordingId: Int64, version: String) async throws {
+        guard let bucket else { return }
+        let folder = storage.version(recordingId, version)
+        let prefix = Self.bucketPrefix(recordingId, version)
+        let present = RunnerJobs.files(below: folder)
+        let missing = try await bucket.list(prefix: prefix + "/").filter { present[String($0.key.dropFirst(prefix.count + 1))] != $0.size }
+        guard !missing.isEmpty else { return }
+        let staging = "\(folder)/.fetch-\(UUID().uuidString)"
+        defer { remove(staging) }
+        for object in missing {
+            let relative = String(object.key.dropFirst(prefix.count + 1))
+            guard MediaFilesShape.isSafe(relative) else { continue }
+            let target = "\(staging)/\(relative)"
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try await bucket.download(key: object.key, to: target)
+            let final = "\(folder)/\(relative)"
+            try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            if rename(target, final) != 0 { throw MediaError(.io, step: "fetching", message: String(cString: strerror(errno))) }
+        }
+    }
+}
+
+/// Relative paths from a bucket listing that may become local files: no climbing, no hidden names.
+enum MediaFilesShape {
+    static func isSafe(_ relative: String) -> Bool {
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: false)
+        return !parts.isEmpty && parts.count <= 2 && parts.allSatisfy { !$0.isEmpty && !$0.hasPrefix(".") }
     }
 }
 
@@ -61,6 +139,7 @@ extension MediaLayout {
             let directory = recordingDirectory(recordingId)
             guard let recording, recording.deletedAt == nil else {
                 remove(directory)
+                if let bucket { try await bucket.delete(prefix: "media/\(recordingId)") }
                 removed.append(directory)
                 continue
             }
@@ -76,7 +155,10 @@ extension MediaLayout {
                 }
                 if !keep {
                     remove("\(directory)/\(entry)")
+                    if let bucket, entry.hasPrefix("v") { try await bucket.delete(prefix: Self.bucketPrefix(recordingId, entry)) }
                     removed.append("\(directory)/\(entry)")
+                } else if entry.hasPrefix("v") {
+                    trim("\(directory)/\(entry)", before: now.addingTimeInterval(-3600))
                 }
             }
         }

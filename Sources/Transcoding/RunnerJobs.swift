@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import HLS
 import Media
 
 /// The server's side of remote transcoding: runners take jobs from the same durable queue as the
@@ -21,10 +22,10 @@ public struct RunnerJobs: Sendable {
     /// The server's ladder file, sent to runners (nil: they use the built-in ladder, as the server does).
     public let ladder: String?
 
-    public init(queue: JobQueue, runners: RunnerStore, storageRoot: String, ladder: String?) {
+    public init(queue: JobQueue, runners: RunnerStore, media: MediaLayout, ladder: String?) {
         self.queue = queue
         self.runners = runners
-        self.media = MediaLayout(storageRoot: storageRoot)
+        self.media = media
         self.ladder = ladder
     }
 
@@ -137,9 +138,79 @@ public struct RunnerJobs: Sendable {
         return "\(media.staging(job))/\(path)"
     }
 
-    /// The files received so far for a held job (a runner resumes its upload from here).
+    /// The files received whole so far for a held job (a runner resumes its upload from here).
     public func received(_ job: TranscodeJob) -> [String: Int64] {
-        Self.files(below: media.staging(job)).filter { !$0.key.hasSuffix(".part") }
+        Self.files(below: media.staging(job)).filter { !$0.key.hasPrefix(Self.partialFolder + "/") }
+    }
+
+    // MARK: - Result files over tus
+
+    /// Where result files being uploaded (tus) grow until complete: a hidden folder of the job's
+    /// staging folder (runners' names cannot be hidden), each named by its path (`/` as `+`) and
+    /// its declared length (`360p+seg_00001.m4s@1843221`), so the state survives a restart.
+    static let partialFolder = ".partial"
+
+    /// A result file's upload: bytes received of the length declared.
+    public struct ResultUpload: Sendable, Equatable {
+        public var offset: Int64
+        public var length: Int64
+        /// The partial file (nil once the file is complete).
+        public var partial: String?
+
+        public init(offset: Int64, length: Int64, partial: String?) {
+            self.offset = offset
+            self.length = length
+            self.partial = partial
+        }
+    }
+
+    func partialPath(_ job: TranscodeJob, path: String, length: Int64) -> String {
+        "\(media.staging(job))/\(Self.partialFolder)/\(path.replacingOccurrences(of: "/", with: "+"))@\(length)"
+    }
+
+    /// Starts (or starts again) the upload of a result file of `length` bytes: what was there
+    /// under that name, partial or whole, is dropped. A file of no bytes is complete at once.
+    public func createUpload(_ job: TranscodeJob, path: String, length: Int64) throws -> ResultUpload {
+        let final = try resultFile(job, path: path)
+        if let existing = upload(job, path: path)?.partial { try? FileManager.default.removeItem(atPath: existing) }
+        try? FileManager.default.removeItem(atPath: final)
+        let partial = partialPath(job, path: path, length: length)
+        do {
+            try FileManager.default.createDirectory(atPath: (partial as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: partial, contents: nil) else { throw RunnerError.storage("cannot create \(path)") }
+        } catch let error as RunnerError {
+            throw error
+        } catch {
+            throw RunnerError.storage("cannot create \(path): \(error.localizedDescription)")
+        }
+        if length == 0 { try completeUpload(job, path: path, partial: partial) }
+        return ResultUpload(offset: 0, length: length, partial: length == 0 ? nil : partial)
+    }
+
+    /// Where the upload of `path` stands, or nil when it was never begun.
+    public func upload(_ job: TranscodeJob, path: String) -> ResultUpload? {
+        guard let final = try? resultFile(job, path: path) else { return nil }
+        let folder = "\(media.staging(job))/\(Self.partialFolder)"
+        let prefix = path.replacingOccurrences(of: "/", with: "+") + "@"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(prefix) {
+            guard let length = Int64(name.dropFirst(prefix.count)) else { continue }
+            let partial = "\(folder)/\(name)"
+            let size = (try? FileManager.default.attributesOfItem(atPath: partial))?[.size] as? NSNumber
+            return ResultUpload(offset: size?.int64Value ?? 0, length: length, partial: partial)
+        }
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: final))?[.size] as? NSNumber else { return nil }
+        return ResultUpload(offset: size.int64Value, length: size.int64Value, partial: nil)
+    }
+
+    /// Moves a partial file that has all its bytes to its name: from now on it counts as received.
+    public func completeUpload(_ job: TranscodeJob, path: String, partial: String) throws {
+        let final = try resultFile(job, path: path)
+        do {
+            try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw RunnerError.storage("cannot create a folder for \(path)")
+        }
+        guard rename(partial, final) == 0 else { throw RunnerError.storage("cannot keep \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// Every regular file below `folder` (relative paths) with its size: a result as the runner
@@ -169,11 +240,19 @@ public struct RunnerJobs: Sendable {
         }
         let target = media.versionDirectory(job)
         media.remove(target)
-        try media.publish(staging: staging, to: target)
+        // Uploads begun and never finished: not part of the result.
+        media.remove("\(staging)/\(Self.partialFolder)")
+        do {
+            try await media.publish(job, staging: staging, to: target)
+        } catch {
+            // The store is unreachable or refused: the runner's work is kept for its retry.
+            throw RunnerError.storage("publishing to the object store failed: \(error)")
+        }
         guard try await queue.succeed(job, owner: owner, video: manifest.video, audio: manifest.audio) else {
-            media.remove(target)
+            await media.discard(job)
             throw RunnerError.notYourJob(job.id ?? 0)
         }
+        media.trim(target)
         let work = Date().timeIntervalSince(job.startedAt ?? Date())
         try await runners.recordSuccess(runner.id ?? 0, mediaSeconds: manifest.duration, workSeconds: work)
     }
@@ -207,16 +286,7 @@ public struct RunnerJobs: Sendable {
     static func playlistProblem(_ text: String, at path: String, files: [String: ResultFile]) -> String? {
         guard text.hasPrefix("#EXTM3U") else { return "\(path) is not an HLS playlist" }
         let folder = (path as NSString).deletingLastPathComponent
-        var references: [String] = []
-        for line in text.split(whereSeparator: \.isNewline).map(String.init) {
-            if line.isEmpty { continue }
-            if !line.hasPrefix("#") {
-                references.append(line)
-            } else if let start = line.range(of: "URI=\"") {
-                references.append(String(line[start.upperBound...].prefix { $0 != "\"" }))
-            }
-        }
-        for reference in references {
+        for reference in HLSPlaylist.references(text) {
             let resolved = URL(fileURLWithPath: "/" + (folder.isEmpty ? reference : "\(folder)/\(reference)")).standardizedFileURL.path.dropFirst()
             if files[String(resolved)] == nil { return "\(path) names \(reference), which is not in the result" }
         }

@@ -39,6 +39,9 @@ public enum RunnerError: Error, Equatable, Sendable {
     /// A request that cannot be right whatever the job's state (a result file name outside the job).
     case invalid(String)
     case notFound(String)
+    /// The result is fine but could not be put where media lives (the object store); the runner
+    /// reports success again later and nothing it sent is lost.
+    case storage(String)
 }
 
 /// Runners and their registration tokens: `runner` and `runnerRegistration` tables.

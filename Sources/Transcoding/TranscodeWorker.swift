@@ -84,17 +84,18 @@ public struct TranscodeWorker: Service {
         switch outcome {
         case .success(let result):
             do {
-                try media.publish(staging: staging, to: target)
+                try await media.publish(job, staging: staging, to: target)
                 if try await queue.succeed(job, owner: node, video: result.video, audio: result.audio) {
+                    media.trim(target)
                     logger.info("transcode published", metadata: metadata.merging(["version": "\(job.version)", "speed": "\(result.speed)"]) { $1 })
                 } else {
                     // Cancelled or deleted while finishing: these files belong to nothing.
-                    media.remove(target)
+                    await media.discard(job)
                     logger.info("transcode finished but no longer wanted", metadata: metadata)
                 }
             } catch {
                 media.remove(staging)
-                media.remove(target)
+                await media.discard(job)
                 _ = try? await queue.fail(job, owner: node, error: "publishing failed: \(error)")
             }
         case .failure(let failure):

@@ -27,15 +27,7 @@ public enum MediaFiles {
         name.count <= 20 && name.first == "v" && name.count > 1 && name.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }
     }
 
-    public static func contentType(_ path: String) -> String {
-        switch (path as NSString).pathExtension {
-        case "m3u8": "application/vnd.apple.mpegurl"
-        case "m4s": "video/iso.segment"
-        case "mp4": "video/mp4"
-        case "jpg": "image/jpeg"
-        default: "application/octet-stream"
-        }
-    }
+    public static func contentType(_ path: String) -> String { HLSNames.contentType(of: path) }
 
     public static func isPlaylist(_ path: String) -> Bool { path.hasSuffix(".m3u8") }
 

@@ -58,4 +58,26 @@ struct LivePlaylistTests {
         try Data(lines + Array(#"{"d":2,"e":2,"n":"seg_"#.utf8)).write(to: URL(fileURLWithPath: path))
         #expect(LiveSegmentLog.read(path) == Self.segments([1, 2]))
     }
+
+    @Test("Every URI of a playlist, lines and URI attributes, can be pointed elsewhere")
+    func mapURIs() {
+        let media = """
+            #EXTM3U
+            #EXT-X-VERSION:7
+            #EXT-X-MAP:URI="init.mp4"
+            #EXTINF:2.000000,
+            seg_00000.m4s
+            #EXTINF:1.500000,
+            seg_00001.m4s
+            #EXT-X-ENDLIST
+
+            """
+        let pointed = HLSPlaylist.mapURIs(media) { "https://store/v1/360p/\($0)?sig=1" }
+        #expect(pointed.contains(#"#EXT-X-MAP:URI="https://store/v1/360p/init.mp4?sig=1""#))
+        #expect(pointed.contains("\nhttps://store/v1/360p/seg_00001.m4s?sig=1\n"))
+        #expect(pointed.hasSuffix("#EXT-X-ENDLIST\n"), "blank lines and tags without URIs stay")
+        #expect(HLSPlaylist.references(media) == ["init.mp4", "seg_00000.m4s", "seg_00001.m4s"])
+        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"a\",URI=\"audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"
+        #expect(HLSPlaylist.references(master) == ["audio/index.m3u8", "360p/index.m3u8"])
+    }
 }

@@ -139,4 +139,60 @@ struct ServerConfigTests {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
+
+    @Test("storage.media: s3 reads its bucket, the secret from the environment; a setting that cannot work is refused")
+    func objectStorage() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("lessonlink-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try """
+            storage:
+              media: s3
+              s3:
+                endpoint: http://10.1.2.3:9000
+                bucket: county-media
+                region: cn-north-1
+                accessKey: lessonlink
+                publicEndpoint: https://cdn.example.cn
+                links: proxied
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let config = try await ServerConfig.load(file: file.path, environment: ["STORAGE_S3_SECRET_KEY": "kept-out-of-the-file"])
+        let bucket = try #require(try config.mediaBucket())
+        #expect(bucket.location.endpoint.absoluteString == "http://10.1.2.3:9000")
+        #expect(bucket.location.bucket == "county-media" && bucket.location.region == "cn-north-1" && bucket.location.pathStyle)
+        #expect(bucket.location.credentials.secretKey == "kept-out-of-the-file")
+        #expect(bucket.location.publicEndpoint?.absoluteString == "https://cdn.example.cn")
+        #expect(!config.s3.presigned && bucket.partSize == 8 << 20)
+        #expect(config.mediaLayout.bucket != nil)
+        // Links for players go through the public endpoint.
+        #expect(bucket.presignedURL(key: "media/1/v2/master.m3u8", expires: 60).absoluteString
+            .hasPrefix("https://cdn.example.cn/county-media/media/1/v2/master.m3u8?X-Amz-Algorithm=AWS4-HMAC-SHA256"))
+
+        let disk = try await ServerConfig.load(file: nil, environment: [:])
+        #expect(try disk.mediaBucket() == nil && disk.mediaLayout.bucket == nil)
+
+        let refusals: [([String], String)] = [
+            (["--storage-media", "nfs"], "storage.media is nfs; it must be disk or s3"),
+            (["--storage-media", "s3", "--storage-s3-endpoint", "http://store"], "storage.s3.bucket must be set"),
+            (["--storage-media", "s3", "--storage-s3-endpoint", "http://store", "--storage-s3-bucket", "Media_2024"], "is not a bucket name"),
+            (
+                ["--storage-media", "s3", "--storage-s3-endpoint", "http://store", "--storage-s3-bucket", "media", "--storage-s3-access-key", "a"],
+                "storage.s3.secretKey must be set"
+            ),
+            (
+                [
+                    "--storage-media", "s3", "--storage-s3-endpoint", "http://store", "--storage-s3-bucket", "media", "--storage-s3-access-key", "a",
+                    "--storage-s3-secret-key", "b", "--storage-s3-part-megabytes", "4",
+                ], "between 5 and 5120"
+            ),
+            (["--storage-media", "s3", "--storage-s3-links", "signed"], "storage.s3.links is signed; it must be presigned or proxied"),
+        ]
+        for (arguments, message) in refusals {
+            do {
+                _ = try await ServerConfig.load(file: nil, arguments: arguments, environment: [:])
+                Issue.record("accepted \(arguments)")
+            } catch {
+                #expect("\(error)".contains(message), "\(arguments): \(error)")
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Media
 import Testing
+import TestSupport
 import Transcoding
 
 /// A recording with a source, in an in-memory database with the real migrations.
@@ -185,5 +186,44 @@ struct MediaSweepTests {
         try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(7200))
         left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
         #expect(left == ["v\(first.id!)", ".job-\(running.id!)", "notes"])
+    }
+
+    @Test("With a bucket: removed versions leave the store too, kept ones keep only playlists and poster here, and come back on demand")
+    func sweepWithBucket() async throws {
+        let fixture = try await QueueFixture()
+        let bucket = try await MotoServer.shared.bucket()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let layout = MediaLayout(storageRoot: root, bucket: bucket)
+        let published = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try await fixture.enqueue()
+        let first = try #require(try await fixture.queue.lease(owner: "a", now: published))
+        #expect(try await fixture.queue.succeed(first, owner: "a", video: [rendition], audio: [], now: published))
+        let files = ["master.m3u8": "#EXTM3U\n", "poster.jpg": "jpeg", "360p/index.m3u8": "#EXTM3U\n", "360p/init.mp4": "init", "360p/seg_00000.m4s": "seg"]
+        for version in ["v\(first.id!)", "v999"] {
+            let folder = "\(layout.recordingDirectory(fixture.recordingId))/\(version)"
+            for (path, text) in files {
+                try FileManager.default.createDirectory(atPath: "\(folder)/360p", withIntermediateDirectories: true)
+                try Data(text.utf8).write(to: URL(fileURLWithPath: "\(folder)/\(path)"))
+            }
+            try await bucket.upload(folder: folder, to: MediaLayout.bucketPrefix(fixture.recordingId, version))
+        }
+        try await bucket.put(data: Data("gone".utf8), key: "media/4242/v1/360p/seg_00000.m4s")
+        try FileManager.default.createDirectory(atPath: "\(layout.recordingDirectory(4242))/v1", withIntermediateDirectories: true)
+
+        try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(60))
+        #expect(try await bucket.list(prefix: "media/4242/").isEmpty, "a deleted recording's media leaves the store")
+        let current = "\(layout.recordingDirectory(fixture.recordingId))/v\(first.id!)"
+        #expect(Set(RunnerJobs.files(below: current).keys) == ["master.m3u8", "poster.jpg", "360p/index.m3u8"])
+        #expect(try await bucket.list(prefix: "media/\(fixture.recordingId)/v999/").count == files.count, "within the grace period")
+
+        try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(7200))
+        #expect(try await bucket.list(prefix: "media/\(fixture.recordingId)/v999/").isEmpty)
+        #expect(try await bucket.list(prefix: "media/\(fixture.recordingId)/v\(first.id!)/").count == files.count)
+
+        // Work that reads every file (a pack) fetches them back.
+        try await layout.fetch(recordingId: fixture.recordingId, version: "v\(first.id!)")
+        #expect(try String(contentsOfFile: "\(current)/360p/seg_00000.m4s", encoding: .utf8) == "seg")
+        #expect(Set(RunnerJobs.files(below: current).keys) == Set(files.keys))
     }
 }

@@ -23,7 +23,7 @@ private struct RunnerFixture {
         recordingId = queued.recordingId
         jobs = RunnerJobs(
             queue: JobQueue(database: database, leaseDuration: 30, retryDelay: 0, maxAttempts: 4), runners: RunnerStore(database: database),
-            storageRoot: root, ladder: "segmentDuration: 4\n")
+            media: MediaLayout(storageRoot: root), ladder: "segmentDuration: 4\n")
     }
 
     func runner(_ name: String) async throws -> (Runner, String) {
@@ -124,12 +124,26 @@ struct RunnerJobsTests {
         #expect(try await fixture.jobs.update(job, runner: runner, token: assignment.jobToken, progress: 0.5, eta: 2))
         let files = try fixture.write(RunnerFixture.result, job: job)
         #expect(fixture.jobs.received(job).count == 4)
+        // A tus upload begun and cut: where it stands survives (in the file system), it does not
+        // count as received, and it is not published.
+        let begun = try fixture.jobs.createUpload(job, path: "360p/seg_00001.m4s", length: 10)
+        let partial = try #require(begun.partial)
+        try Data("half".utf8).write(to: URL(fileURLWithPath: partial))
+        #expect(fixture.jobs.upload(job, path: "360p/seg_00001.m4s") == .init(offset: 4, length: 10, partial: partial))
+        #expect(fixture.jobs.received(job)["360p/seg_00001.m4s"] == nil && fixture.jobs.received(job).count == 4)
+        // Finished, it takes its name; begun again, the old bytes go.
+        let empty = try fixture.jobs.createUpload(job, path: "360p/empty.txt", length: 0)
+        #expect(empty.partial == nil && fixture.jobs.received(job)["360p/empty.txt"] == 0)
+        #expect(fixture.jobs.upload(job, path: "360p/empty.txt") == .init(offset: 0, length: 0, partial: nil))
+        try FileManager.default.removeItem(atPath: try fixture.jobs.resultFile(job, path: "360p/empty.txt"))
+        #expect(throws: RunnerError.self) { try fixture.jobs.createUpload(job, path: "../escape", length: 1) }
         try await fixture.jobs.succeed(
             job, runner: runner, token: assignment.jobToken,
             manifest: .init(files: files, video: [RunnerFixture.tier], audio: [], duration: 3))
         let recording = try await fixture.database.read { db in try Recording.fetchOne(db, key: fixture.recordingId)! }
         #expect(recording.state == .ready && recording.mediaVersion == job.version)
         #expect(FileManager.default.fileExists(atPath: "\(fixture.root)/media/\(fixture.recordingId)/\(job.version)/360p/seg_00000.m4s"))
+        #expect(!FileManager.default.fileExists(atPath: "\(fixture.root)/media/\(fixture.recordingId)/\(job.version)/.partial"))
         let measured = try #require(try await fixture.jobs.runners.list().first)
         #expect(measured.jobsDone == 1 && measured.mediaSeconds == 3 && measured.speed != nil)
         // Done, the job token is spent.

@@ -5,6 +5,7 @@ sends a tampered result is refused and the job retried; a revoked runner is refu
 reaches the runner at its next update."""
 import base64
 import hashlib
+import io
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import requests
+from tusclient import client
 
 from conftest import BINARY, ROOT, Server, api_token, sign_in
 from test_durability import recording_after
@@ -114,15 +116,43 @@ def test_runners_share_the_queue_survive_a_kill_and_are_held_to_their_results(tm
         lease = {**auth(forger_token), "LessonLink-Job-Token": assignment["jobToken"]}
         source = requests.get(f"{base}/api/v1/runners/jobs/{job}/source", headers={**lease, "Range": "bytes=0-99"})
         assert source.status_code == 206 and len(source.content) == 100
-        # Its files stay inside its own job: hidden names and other jobs' tokens are refused.
-        assert requests.put(f"{base}/api/v1/runners/jobs/{job}/files/.hidden", headers=lease, data=b"x").status_code == 400
-        assert requests.put(f"{base}/api/v1/runners/jobs/{job}/files/master.m3u8", headers={**lease, "LessonLink-Job-Token": "guess"},
-                            data=b"#EXTM3U\n").status_code == 409
+        # Result files go over tus, into its own job only: hidden names and other jobs' tokens are refused.
+        files = f"{base}/api/v1/runners/jobs/{job}/files"
+        tus = {**lease, "Tus-Resumable": "1.0.0"}
+
+        def create(path, length, headers=tus):
+            return requests.post(files, headers={**headers, "Upload-Length": str(length),
+                                                 "Upload-Metadata": "path " + base64.b64encode(path.encode()).decode()})
+
+        options = requests.options(files)
+        assert options.headers["Tus-Version"] == "1.0.0" and "creation" in options.headers["Tus-Extension"]
+        assert create(".hidden", 1).status_code == 400
+        assert create("master.m3u8", 5, {**tus, "LessonLink-Job-Token": "guess"}).status_code == 409
+        assert requests.post(files, headers={**lease, "Upload-Length": "5"}).status_code == 412, "Tus-Resumable is required"
+        # A cut upload goes on from the offset the server reports.
         playlist = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\n360p/index.m3u8\n"
-        assert requests.put(f"{base}/api/v1/runners/jobs/{job}/files/master.m3u8", headers=lease, data=playlist).status_code == 201
+        created = create("master.m3u8", len(playlist))
+        assert created.status_code == 201 and created.headers["Tus-Resumable"] == "1.0.0", created.text
+        location = base + created.headers["Location"]
+        patch = {**tus, "Content-Type": "application/offset+octet-stream"}
+        assert requests.patch(location, headers={**patch, "Upload-Offset": "0"}, data=playlist[:10]).headers["Upload-Offset"] == "10"
+        head = requests.head(location, headers=tus)
+        assert head.headers["Upload-Offset"] == "10" and head.headers["Upload-Length"] == str(len(playlist))
+        assert "master.m3u8" not in {f["path"] for f in requests.get(files, headers=lease).json()["files"]}, "not received until whole"
+        wrong = requests.patch(location, headers={**patch, "Upload-Offset": "0"}, data=playlist)
+        assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "offset_mismatch"
+        assert requests.patch(location, headers={**patch, "Upload-Offset": "10"}, data=playlist[10:]).status_code == 204
+        # tuspy, a tus client of its own, sends another in small chunks.
+        poster = b"not really a jpeg"
+        client.TusClient(files, headers=lease).uploader(file_stream=io.BytesIO(poster), chunk_size=5,
+                                                        metadata={"path": "poster.jpg"}).upload()
+        received = {f["path"]: f["size"] for f in requests.get(files, headers=lease).json()["files"]}
+        assert received == {"master.m3u8": len(playlist), "poster.jpg": len(poster)}
         claimed = hashlib.sha256(b"#EXTM3U\n# what it claims\n").hexdigest()
         refused = requests.post(f"{base}/api/v1/runners/jobs/{job}/success", headers=lease, json={
-            "files": [{"path": "master.m3u8", "size": len(playlist), "sha256": claimed}], "video": [], "audio": [], "duration": 2})
+            "files": [{"path": "master.m3u8", "size": len(playlist), "sha256": claimed},
+                      {"path": "poster.jpg", "size": len(poster), "sha256": hashlib.sha256(poster).hexdigest()}],
+            "video": [], "audio": [], "duration": 2})
         assert refused.status_code == 422 and "master.m3u8 has SHA-256" in refused.json()["error"]["message"], refused.text
         _, state, owner, error = job_row(server, forged)
         assert state == "queued" and owner is None and "runner forger sent a result that does not hold together" in error

@@ -21,6 +21,9 @@ struct PacksController {
     let packs: PackStore
     let publishing: PackPublishing
     let attachmentMaxSize: Int64
+    /// With media in an object store: pack files are sent from there (playlists and the manifest,
+    /// small, from here); a version published before the store was configured is sent from disk.
+    var bucket: BucketResponder? = nil
 
     var store: ObjectStore { publishing.publisher.store }
 
@@ -297,6 +300,11 @@ struct PacksController {
                 return response
             }
             throw APIError.notFound("file \(path) in this version")
+        }
+        if let bucket, !MediaFiles.isPlaylist(path), await bucket.has(PackBucket.key(file.sha256)) {
+            return try await bucket.respond(
+                key: PackBucket.key(file.sha256), to: request, contentType: PackFiles.contentType(path),
+                cacheControl: "private, max-age=31536000, immutable", headers: [.eTag: "\"\(file.sha256)\""])
         }
         return try await FileResponder().respond(
             store.path(of: file.sha256), to: request,

@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Ingest
 import Media
 import Transcoding
 import WebServing
@@ -97,7 +98,10 @@ struct RunnersController {
         routes.head("jobs/:id/source", use: source)
         routes.post("jobs/:id/update", use: update)
         routes.get("jobs/:id/files", use: received)
-        routes.put("jobs/:id/files/**", use: upload)
+        routes.on("jobs/:id/files", method: .options, use: tusOptions)
+        routes.post("jobs/:id/files", use: createUpload)
+        routes.head("jobs/:id/files/**", use: uploadOffset)
+        routes.patch("jobs/:id/files/**", use: appendUpload)
         routes.post("jobs/:id/success", use: success)
         routes.post("jobs/:id/error", use: failure)
         routes.post("jobs/:id/abort", use: abort)
@@ -149,39 +153,125 @@ struct RunnersController {
         return RunnerMessages.Received(files: jobs.received(job).sorted { $0.key < $1.key }.map { .init(path: $0.key, size: $0.value) })
     }
 
-    /// One result file, whole: written beside its name and renamed once complete, so a cut
-    /// upload leaves nothing that looks received; the runner sends it again.
-    @Sendable func upload(_ request: Request, context: AppRequestContext) async throws -> Response {
+    // Result files arrive over tus 1.0.0 (core and creation), one upload each, with the runner's
+    // and the job's tokens on every request: `POST …/files` with `Upload-Length` and the file's
+    // path in `Upload-Metadata` (`path`), then `PATCH` at its `Location` from `Upload-Offset`;
+    // after a cut, `HEAD` says how far it got and the client goes on from there.
+
+    static func offsetHeaders(_ offset: Int64) -> HTTPFields {
+        [HTTPField.Name.tusResumable: UploadsController.version, .uploadOffset: "\(offset)"]
+    }
+
+    /// The job, the result file's path and its upload, for a tus request about one file.
+    private func heldUpload(_ request: Request, _ context: AppRequestContext) async throws -> (TranscodeJob, String, RunnerJobs.ResultUpload) {
         let (_, _, job) = try await held(request, context)
-        let relative = context.parameters.getCatchAll().joined(separator: "/")
-        let path = try mappedSync { try jobs.resultFile(job, path: relative) }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let temporary = path + ".part"
-        try? FileManager.default.removeItem(atPath: temporary)
-        var size: Int64 = 0
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        guard let upload = jobs.upload(job, path: path) else { throw APIError.notFound("upload of \(path)") }
+        return (job, path, upload)
+    }
+
+    /// `OPTIONS …/files`: what this endpoint speaks.
+    @Sendable func tusOptions(_ request: Request, context: AppRequestContext) async throws -> Response {
+        _ = try context.rowId(of: "job")
+        return Response(
+            status: .noContent,
+            headers: [
+                .tusResumable: UploadsController.version, .tusVersion: UploadsController.version,
+                .tusExtension: "creation", .tusMaxSize: "\(Self.maxResultFile)",
+            ])
+    }
+
+    /// Runs a tus handler; every answer, errors included, carries `Tus-Resumable`.
+    private func tus(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
-            try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(temporary), options: .newFile(replaceExisting: true)) { handle in
-                for try await buffer in request.body {
-                    guard size + Int64(buffer.readableBytes) <= Self.maxResultFile else {
-                        throw APIError(.contentTooLarge, "too_large", "a result file is limited to \(Self.maxResultFile >> 20) MB")
-                    }
-                    try await handle.write(contentsOf: buffer, toAbsoluteOffset: size)
-                    size += Int64(buffer.readableBytes)
-                }
-                try await handle.synchronize()
-            }
-            if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared != size {
-                throw APIError.badRequest("the body was cut short: \(size) of \(declared) bytes", code: "incomplete")
-            }
-            guard rename(temporary, path) == 0 else { throw APIError(.internalServerError, "storage_error", "the file could not be kept") }
-        } catch let error as FileSystemError where error.code == .resourceExhausted {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw APIError(.insufficientStorage, "disk_full", "the server's disk is full; the file was not kept")
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            try UploadsController.requireTusVersion(request)
+            var response = try await body()
+            response.headers[.tusResumable] = UploadsController.version
+            return response
+        } catch var error as APIError {
+            error.headers[.tusResumable] = UploadsController.version
             throw error
+        } catch let error as RunnerError {
+            var mapped = Self.apiError(error)
+            mapped.headers[.tusResumable] = UploadsController.version
+            throw mapped
         }
-        return try PacksController.json(RunnerMessages.Received.File(path: relative, size: size), status: .created)
+    }
+
+    /// `POST …/files`: begins (or begins again) the upload of one result file.
+    @Sendable func createUpload(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await tus(request) {
+            let (_, _, job) = try await held(request, context)
+            guard let lengthText = request.headers[.uploadLength], let length = Int64(lengthText), length >= 0 else {
+                throw APIError.badRequest("Upload-Length (the file's size in bytes) is required", code: "invalid_length")
+            }
+            guard length <= Self.maxResultFile else {
+                throw APIError(.contentTooLarge, "too_large", "a result file is limited to \(Self.maxResultFile >> 20) MB")
+            }
+            let metadata: [String: String]
+            do {
+                metadata = try UploadMetadata.parse(request.headers[.uploadMetadata] ?? "")
+            } catch let error as UploadMetadata.Invalid {
+                throw APIError.badRequest("Upload-Metadata: \(error.message)", code: "invalid_metadata")
+            }
+            guard let path = metadata["path"], !path.isEmpty else {
+                throw APIError.badRequest("Upload-Metadata must name the file: path <base64 of 360p/seg_00001.m4s>", code: "invalid_metadata")
+            }
+            _ = try jobs.createUpload(job, path: path, length: length)
+            var headers = Self.offsetHeaders(0)
+            headers[.location] = "/api/v1/runners/jobs/\(job.id ?? 0)/files/\(path)"
+            return Response(status: .created, headers: headers)
+        }
+    }
+
+    /// `HEAD …/files/{path}`: how many bytes of the file the server has, of how many.
+    @Sendable func uploadOffset(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await tus(request) {
+            let (_, _, upload) = try await heldUpload(request, context)
+            var headers = Self.offsetHeaders(upload.offset)
+            headers[.uploadLength] = "\(upload.length)"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers)
+        }
+    }
+
+    /// `PATCH …/files/{path}`: bytes from `Upload-Offset` on. Each chunk is flushed before the new
+    /// offset is answered; the last one moves the file to its name.
+    @Sendable func appendUpload(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await tus(request) {
+            let (job, path, upload) = try await heldUpload(request, context)
+            guard request.headers[.contentType]?.lowercased() == "application/offset+octet-stream" else {
+                throw APIError(.unsupportedMediaType, "unsupported_media_type", "PATCH bodies are application/offset+octet-stream")
+            }
+            guard let offsetText = request.headers[.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
+                throw APIError.badRequest("Upload-Offset is required", code: "invalid_offset")
+            }
+            guard offset == upload.offset else {
+                throw APIError(.conflict, "offset_mismatch", "the server has \(upload.offset) bytes of \(path), not \(offset); HEAD, then go on from there")
+            }
+            guard let partial = upload.partial else { return Response(status: .noContent, headers: Self.offsetHeaders(upload.offset)) }
+            var size = offset
+            do {
+                try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(partial), options: .modifyFile(createIfNecessary: false)) { handle in
+                    for try await buffer in request.body {
+                        guard size + Int64(buffer.readableBytes) <= upload.length else {
+                            throw APIError(.contentTooLarge, "too_large", "more bytes than the \(upload.length) Upload-Length declared")
+                        }
+                        try await handle.write(contentsOf: buffer, toAbsoluteOffset: size)
+                        size += Int64(buffer.readableBytes)
+                    }
+                    try await handle.synchronize()
+                }
+            } catch let error as FileSystemError where error.code == .resourceExhausted {
+                throw APIError(.insufficientStorage, "disk_full", "the server's disk is full; send the rest later")
+            } catch let error as APIError {
+                // Bytes past the declared length are not kept; those before them are.
+                _ = truncate(partial, off_t(size))
+                throw error
+            }
+            if size == upload.length { try jobs.completeUpload(job, path: path, partial: partial) }
+            return Response(status: .noContent, headers: Self.offsetHeaders(size))
+        }
     }
 
     @Sendable func success(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -254,6 +344,7 @@ struct RunnersController {
         case .badResult(let why): APIError(.unprocessableContent, "bad_result", "the result was refused and the job will be retried: \(why)")
         case .notFound(let what): APIError(.notFound, "not_found", what)
         case .invalid(let why): APIError.badRequest(why)
+        case .storage(let why): APIError(.serviceUnavailable, "storage_unavailable", "\(why); report success again later")
         }
     }
 }
