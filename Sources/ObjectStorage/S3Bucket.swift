@@ -357,13 +357,20 @@ enum XMLText {
 
 extension S3Bucket {
     /// Puts every file below `folder` under `prefix/` (its relative path as the rest of the key),
-    /// a few at a time. Returns the keys written.
+    /// a few at a time, but for hidden ones (work in progress) and those `excluding` names.
+    /// Returns the keys written.
     @discardableResult
-    public func upload(folder: String, to prefix: String, contentType: @escaping @Sendable (String) -> String? = { _ in nil }) async throws(S3Error) -> [String] {
+    public func upload(
+        folder: String, to prefix: String, excluding: Set<String> = [], contentType: @escaping @Sendable (String) -> String? = { _ in nil }
+    ) async throws(S3Error) -> [String] {
         var files: [String] = []
         let enumerator = FileManager.default.enumerator(atPath: folder)
         while let relative = enumerator?.nextObject() as? String {
-            if enumerator?.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+            if (relative as NSString).lastPathComponent.hasPrefix(".") {
+                enumerator?.skipDescendants()
+                continue
+            }
+            if enumerator?.fileAttributes?[.type] as? FileAttributeType == .typeRegular, !excluding.contains(relative) { files.append(relative) }
         }
         try await forEach(files) { relative in
             try await put(file: "\(folder)/\(relative)", key: "\(prefix)/\(relative)", contentType: contentType(relative))

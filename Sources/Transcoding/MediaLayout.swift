@@ -48,9 +48,7 @@ public struct MediaLayout: Sendable {
     /// synced so the rename survives a power cut before the database says "published". With a
     /// bucket, every file is in the store first: a published version is never missing a segment.
     func publish(_ job: TranscodeJob, staging: String, to target: String) async throws {
-        if let bucket {
-            try await bucket.upload(folder: staging, to: Self.bucketPrefix(job.recordingId, job.version)) { HLSNames.contentType(of: $0) }
-        }
+        if let bucket { try await Self.put(staging, in: bucket, as: Self.bucketPrefix(job.recordingId, job.version)) }
         if rename(staging, target) != 0 {
             throw MediaError(.io, step: "publishing", message: String(cString: strerror(errno)))
         }
@@ -64,6 +62,14 @@ public struct MediaLayout: Sendable {
 
     func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Puts a version's files in the bucket, the master last: its presence there says the version
+    /// is there whole.
+    static func put(_ folder: String, in bucket: S3Bucket, as prefix: String) async throws {
+        try await bucket.upload(folder: folder, to: prefix, excluding: [HLSNames.master]) { HLSNames.contentType(of: $0) }
+        try await bucket.put(
+            file: "\(folder)/\(HLSNames.master)", key: "\(prefix)/\(HLSNames.master)", contentType: HLSNames.contentType(of: HLSNames.master))
     }
 
     /// Removes a version that will not be published after all, here and in the bucket.
@@ -86,6 +92,29 @@ public struct MediaLayout: Sendable {
             }
             remove(path)
         }
+    }
+
+    /// With a bucket: a kept version with segments on this disk last changed before `before` —
+    /// fetched back for a pack, or published before the store was configured — loses them here,
+    /// once the bucket has the version. One the bucket lacks is put there first, at most two per
+    /// sweep, so a county that moves to a store migrates its library in the background without
+    /// a sweep running for hours.
+    func settle(_ recordingId: Int64, _ version: String, before: Date, moved: inout Int) async throws {
+        guard let bucket else { return }
+        let folder = storage.version(recordingId, version)
+        let segments = RunnerJobs.files(below: folder).keys.filter { relative in
+            guard !Self.keptLocally(relative), !relative.hasPrefix(".") else { return false }
+            let changed = (try? FileManager.default.attributesOfItem(atPath: "\(folder)/\(relative)"))?[.modificationDate] as? Date
+            return (changed ?? .distantPast) < before
+        }
+        guard !segments.isEmpty else { return }
+        let prefix = Self.bucketPrefix(recordingId, version)
+        if try await bucket.head(key: "\(prefix)/\(HLSNames.master)") == nil {
+            guard moved < 2 else { return }
+            moved += 1
+            try await Self.put(folder, in: bucket, as: prefix)
+        }
+        trim(folder, before: before)
     }
 
     /// Brings a published version's files from the bucket back to its local folder (those not
@@ -132,6 +161,7 @@ extension MediaLayout {
         let recordings = RecordingStore(database: database)
         let queue = JobQueue(database: database)
         var removed: [String] = []
+        var moved = 0
         for name in names {
             guard let recordingId = Int64(name) else { continue }
             let recording = try await recordings.recording(recordingId)
@@ -158,7 +188,7 @@ extension MediaLayout {
                     if let bucket, entry.hasPrefix("v") { try await bucket.delete(prefix: Self.bucketPrefix(recordingId, entry)) }
                     removed.append("\(directory)/\(entry)")
                 } else if entry.hasPrefix("v") {
-                    trim("\(directory)/\(entry)", before: now.addingTimeInterval(-3600))
+                    try await settle(recordingId, entry, before: now.addingTimeInterval(-3600), moved: &moved)
                 }
             }
         }

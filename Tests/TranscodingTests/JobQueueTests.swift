@@ -188,7 +188,7 @@ struct MediaSweepTests {
         #expect(left == ["v\(first.id!)", ".job-\(running.id!)", "notes"])
     }
 
-    @Test("With a bucket: removed versions leave the store too, kept ones keep only playlists and poster here, and come back on demand")
+    @Test("With a bucket: removed versions leave the store too, kept ones keep only playlists and poster here (put in the store first when it lacks them), and come back on demand")
     func sweepWithBucket() async throws {
         let fixture = try await QueueFixture()
         let bucket = try await MotoServer.shared.bucket()
@@ -208,6 +208,12 @@ struct MediaSweepTests {
             }
             try await bucket.upload(folder: folder, to: MediaLayout.bucketPrefix(fixture.recordingId, version))
         }
+        // Published before the store was configured: on this disk only.
+        let legacy = "\(layout.recordingDirectory(fixture.recordingId))/v5"
+        for (path, text) in files {
+            try FileManager.default.createDirectory(atPath: "\(legacy)/360p", withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(legacy)/\(path)"))
+        }
         try await bucket.put(data: Data("gone".utf8), key: "media/4242/v1/360p/seg_00000.m4s")
         try FileManager.default.createDirectory(atPath: "\(layout.recordingDirectory(4242))/v1", withIntermediateDirectories: true)
 
@@ -216,6 +222,10 @@ struct MediaSweepTests {
         let current = "\(layout.recordingDirectory(fixture.recordingId))/v\(first.id!)"
         #expect(Set(RunnerJobs.files(below: current).keys) == ["master.m3u8", "poster.jpg", "360p/index.m3u8"])
         #expect(try await bucket.list(prefix: "media/\(fixture.recordingId)/v999/").count == files.count, "within the grace period")
+        // The version the store lacked was put there whole, then trimmed here.
+        #expect(Set(try await bucket.list(prefix: "media/\(fixture.recordingId)/v5/").map(\.key)) == Set(files.keys.map { "media/\(fixture.recordingId)/v5/\($0)" }))
+        #expect(try await bucket.data(key: "media/\(fixture.recordingId)/v5/360p/seg_00000.m4s") == Data("seg".utf8))
+        #expect(Set(RunnerJobs.files(below: legacy).keys) == ["master.m3u8", "poster.jpg", "360p/index.m3u8"])
 
         try await layout.sweep(database: fixture.database, keepOldVersions: 3600, now: published.addingTimeInterval(7200))
         #expect(try await bucket.list(prefix: "media/\(fixture.recordingId)/v999/").isEmpty)
