@@ -80,6 +80,11 @@ struct BucketResponder: Sendable {
             if let field = HTTPField.Name(name), headers[field] == nil { fields[field] = value }
         }
         let status = HTTPResponse.Status(code: Int(answer.status.code))
+        if status == .rangeNotSatisfiable {
+            var problem = APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the range lies outside the file")
+            if let range = answer.headers.first(name: "Content-Range") { problem.headers[.contentRange] = range }
+            throw problem
+        }
         guard !head, status != .notModified else { return Response(status: status, headers: fields) }
         let body = answer.body
         return Response(

@@ -78,19 +78,21 @@ public struct MediaLayout: Sendable {
         if let bucket { try? await bucket.delete(prefix: Self.bucketPrefix(job.recordingId, job.version)) }
     }
 
-    /// With a bucket: removes the local copies of a published version's segments (the store has
-    /// them), keeping playlists and poster — those last changed before `before`, when given, so a
-    /// pack being assembled from fetched files keeps them. Without a bucket, nothing.
-    public func trim(_ folder: String, before: Date? = nil) {
+    /// With a bucket: removes the local copies of a just-published version's segments (the store
+    /// has them), keeping playlists and poster. Without a bucket, nothing.
+    public func trim(_ folder: String) {
         guard bucket != nil else { return }
-        for relative in RunnerJobs.files(below: folder).keys where !Self.keptLocally(relative) {
-            let path = "\(folder)/\(relative)"
-            if let before, let changed = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                changed > before
-            {
-                continue
-            }
-            remove(path)
+        for relative in Self.segments(in: folder) { remove("\(folder)/\(relative)") }
+    }
+
+    /// The files of a version folder the bucket makes redundant here (all but playlists, poster
+    /// and hidden work in progress), those last changed before `before` when given.
+    static func segments(in folder: String, before: Date? = nil) -> [String] {
+        RunnerJobs.files(below: folder).keys.filter { relative in
+            guard !keptLocally(relative), !relative.hasPrefix(".") else { return false }
+            guard let before else { return true }
+            let changed = (try? FileManager.default.attributesOfItem(atPath: "\(folder)/\(relative)"))?[.modificationDate] as? Date
+            return (changed ?? .distantPast) < before
         }
     }
 
@@ -102,19 +104,15 @@ public struct MediaLayout: Sendable {
     func settle(_ recordingId: Int64, _ version: String, before: Date, moved: inout Int) async throws {
         guard let bucket else { return }
         let folder = storage.version(recordingId, version)
-        let segments = RunnerJobs.files(below: folder).keys.filter { relative in
-            guard !Self.keptLocally(relative), !relative.hasPrefix(".") else { return false }
-            let changed = (try? FileManager.default.attributesOfItem(atPath: "\(folder)/\(relative)"))?[.modificationDate] as? Date
-            return (changed ?? .distantPast) < before
-        }
-        guard !segments.isEmpty else { return }
+        let old = Self.segments(in: folder, before: before)
+        guard !old.isEmpty else { return }
         let prefix = Self.bucketPrefix(recordingId, version)
         if try await bucket.head(key: "\(prefix)/\(HLSNames.master)") == nil {
             guard moved < 2 else { return }
             moved += 1
             try await Self.put(folder, in: bucket, as: prefix)
         }
-        trim(folder, before: before)
+        for relative in old { remove("\(folder)/\(relative)") }
     }
 
     /// Brings a published version's files from the bucket back to its local folder (those not
@@ -168,8 +166,9 @@ extension MediaLayout {
             let activeJob = try await queue.activeJobId(recordingId: recordingId)
             let directory = recordingDirectory(recordingId)
             guard let recording, recording.deletedAt == nil else {
+                // The store first: while it does not answer, the folder stays to say what to delete there.
+                if let bucket, (try? await bucket.delete(prefix: "media/\(recordingId)")) == nil { continue }
                 remove(directory)
-                if let bucket { try await bucket.delete(prefix: "media/\(recordingId)") }
                 removed.append(directory)
                 continue
             }
@@ -184,11 +183,14 @@ extension MediaLayout {
                     keep = true  // not ours: leave it to whoever put it there
                 }
                 if !keep {
+                    if let bucket, entry.hasPrefix("v"), (try? await bucket.delete(prefix: Self.bucketPrefix(recordingId, entry))) == nil {
+                        continue
+                    }
                     remove("\(directory)/\(entry)")
-                    if let bucket, entry.hasPrefix("v") { try await bucket.delete(prefix: Self.bucketPrefix(recordingId, entry)) }
                     removed.append("\(directory)/\(entry)")
                 } else if entry.hasPrefix("v") {
-                    try await settle(recordingId, entry, before: now.addingTimeInterval(-3600), moved: &moved)
+                    // A store that does not answer leaves the segments here until a later sweep.
+                    try? await settle(recordingId, entry, before: now.addingTimeInterval(-3600), moved: &moved)
                 }
             }
         }

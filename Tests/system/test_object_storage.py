@@ -141,6 +141,8 @@ def test_media_and_packs_live_in_the_bucket(store, tmp_path):
         assert segment.content == client.get_object(Bucket=BUCKET, Key=f"media/{recording}/{version}/{segments[0]}")["Body"].read()
         part = requests.get(f"{folder_url}/{segments[0]}", headers={"Range": "bytes=10-109"})
         assert part.status_code == 206 and part.content == segment.content[10:110]
+        past = requests.get(f"{folder_url}/{segments[0]}", headers={"Range": f"bytes={len(segment.content) + 10}-"})
+        assert past.status_code == 416 and past.json()["error"]["code"] == "range_not_satisfiable"
         assert plays(base, teacher, recording), "ffmpeg plays the lesson through the server's proxy"
     finally:
         proxied.stop()
