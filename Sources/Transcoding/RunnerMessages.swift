@@ -46,7 +46,7 @@ public enum RunnerMessages {
         }
     }
 
-    /// `GET …/files`: the result files received so far; one entry is also `PUT`'s answer.
+    /// `GET …/files`: the result files received whole so far (uploads in progress are not listed).
     public struct Received: Codable, Sendable {
         public struct File: Codable, Sendable {
             public var path: String
